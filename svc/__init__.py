@@ -1,0 +1,1 @@
+"""svc: an observability-first, sidecar-ready Litestar microservice. Importing it starts nothing."""

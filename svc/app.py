@@ -1,0 +1,137 @@
+"""The public app: the whole HTTP surface in one routes list, wrapped by the middleware in one place."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, cast
+
+import swagger_ui_bundle
+from litestar import Litestar
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, HTTPScope, Scope
+from opentelemetry import trace
+
+from svc import health, lab, links
+from svc.buildinfo import BuildInfo, read_build_info
+from svc.config import Config
+from svc.db import Database
+from svc.errors import request_context
+from svc.health import Lifecycle, Phase
+from svc.logs import REQUEST_ID
+from svc.middleware import with_access_log
+from svc.problems import handle_http_exception, handle_unexpected_exception
+from svc.telemetry import Telemetry
+
+__all__ = ["build_litestar", "create_app", "routes"]
+
+log = logging.getLogger("svc.app")
+
+DOCS_ASSETS = "/docs-assets"
+SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def routes(
+    config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Database, telemetry: Telemetry
+) -> list[HTTPRouteHandler | Router]:
+    """Every endpoint the public listener serves."""
+    metrics = telemetry.metrics
+    surface: list[HTTPRouteHandler | Router] = [
+        health.handle_healthz(),
+        health.handle_readyz(lifecycle, db),
+        health.handle_version(lifecycle, build),
+        links.handle_create_link(db, metrics),
+        links.handle_list_links(db),
+        links.handle_get_link(db),
+        links.handle_delete_link(db),
+        links.handle_redirect(db, metrics),
+        lab.handle_slow(),
+        create_static_files_router(DOCS_ASSETS, directories=[SWAGGER_DIR], include_in_schema=False),
+    ]
+    if config.faults_enabled:
+        surface.append(lab.handle_fault())
+    return surface
+
+
+def _error_reporter(telemetry: Telemetry) -> Any:
+    async def report_exception(exc: Exception, asgi_scope: Scope) -> None:
+        # Raised on purpose (404, 409, 503 while draining...) is an answer, not an error worth an alert.
+        if isinstance(exc, HTTPException):
+            return
+        scope = cast(HTTPScope, asgi_scope)
+        route = scope.get("path_template")
+        log.error("unhandled %s in %s", type(exc).__name__, route or scope["path"], exc_info=exc)
+        span = trace.get_current_span()
+        span.record_exception(exc)
+        span_ctx = span.get_span_context()
+        ids = (f"{span_ctx.trace_id:032x}", f"{span_ctx.span_id:016x}") if span_ctx.is_valid else None
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        request = request_context(
+            scope["method"], scope.get("scheme", "http"), host, scope["path"], scope["query_string"].decode(), headers
+        )
+        telemetry.errors.report(exc, request, route, REQUEST_ID.get(), ids)
+
+    return report_exception
+
+
+def build_litestar(
+    config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Database, telemetry: Telemetry
+) -> Litestar:
+    """The Litestar app alone, without svc's middleware (the OpenAPI export uses it)."""
+
+    async def on_startup() -> None:
+        await db.open()
+        lifecycle.phase = Phase.SERVING
+
+    return Litestar(
+        route_handlers=routes(config, lifecycle, build, db, telemetry),
+        on_startup=[on_startup],
+        on_shutdown=[db.close],
+        exception_handlers={
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected_exception,
+        },
+        after_exception=[_error_reporter(telemetry)],
+        request_max_body_size=config.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="svc",
+            version=build.version or "0",
+            description="A URL shortener that shows the whole telemetry fan-out: traces, metrics, logs, errors.",
+            path="/docs",
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f'<link rel="icon" type="image/png" href="{DOCS_ASSETS}/favicon-32x32.png">',
+                )
+            ],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def create_app(
+    config: Config,
+    *,
+    telemetry: Telemetry | None = None,
+    lifecycle: Lifecycle | None = None,
+    build: BuildInfo | None = None,
+) -> ASGIApp:
+    """A fresh public app: its own database handle, and fresh telemetry unless one is passed in."""
+    build = build or read_build_info()
+    telemetry = telemetry or Telemetry.from_config(config, build)
+    lifecycle = lifecycle or Lifecycle()
+    db = Database(config.database_path, telemetry.tracer)
+    app: ASGIApp = build_litestar(config, lifecycle, build, db, telemetry)
+    # Middleware, outermost last. One pass: request id, span, RED metrics and the access line.
+    app = with_access_log(app, telemetry)
+    return app

@@ -1,0 +1,198 @@
+"""The domain: a URL shortener whose handlers give traces, logs and errors something real to show."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import Response, delete, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_409_CONFLICT
+
+from svc.db import Database, DuplicateSlugError, LinkRow
+from svc.metrics import Metrics
+from svc.problems import problem_spec
+
+__all__ = [
+    "Link",
+    "LinkPage",
+    "NewLink",
+    "handle_create_link",
+    "handle_delete_link",
+    "handle_get_link",
+    "handle_list_links",
+    "handle_redirect",
+]
+
+log = logging.getLogger("svc.links")
+
+MAX_URL = 2048
+SLUG_PATTERN = r"^[a-z0-9-]{3,32}$"
+_SLUG = re.compile(SLUG_PATTERN)
+_SLUG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: slugs get read aloud
+GENERATED_SLUG_LENGTH = 7
+GENERATE_ATTEMPTS = 5
+
+
+class NewLink(msgspec.Struct, forbid_unknown_fields=True):
+    """A link to create; without a slug one is generated."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL, examples=["https://example.com/docs"])]
+    slug: Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, examples=["docs"])] | None = None
+
+
+class Link(msgspec.Struct):
+    """A stored link."""
+
+    slug: str
+    url: str
+    created_at: str
+    hits: int
+
+
+class LinkPage(msgspec.Struct):
+    """One page of links, oldest first; pass next_cursor back as cursor for the next page."""
+
+    items: list[Link]
+    next_cursor: str | None
+
+
+class ConflictException(ClientException):
+    """The slug is taken."""
+
+    status_code = HTTP_409_CONFLICT
+
+
+def _link(row: LinkRow) -> Link:
+    return Link(slug=row.slug, url=row.url, created_at=row.created_at, hits=row.hits)
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
+    ):
+        raise ClientException("url must be an absolute http(s) URL without spaces or control characters")
+
+
+def _known_slug(slug: str) -> str:
+    # A slug that cannot exist is simply not found: no need to tell a prober which rule it broke.
+    if not _SLUG.fullmatch(slug):
+        raise NotFoundException(f"no link with slug {slug!r}"[:120])
+    return slug
+
+
+NOT_FOUND = {400: problem_spec("Invalid request"), 404: problem_spec("No link with that slug")}
+
+
+def handle_create_link(db: Database, metrics: Metrics) -> HTTPRouteHandler:
+    """POST /links: 201 with the link; 409 if the slug is taken; 400 for a bad URL or slug."""
+
+    @post(
+        "/links",
+        tags=["links"],
+        summary="Create a short link",
+        responses={
+            400: problem_spec("Invalid URL or slug"),
+            409: problem_spec("Slug already taken"),
+            413: problem_spec("Body too large"),
+        },
+    )
+    async def create_link(data: NewLink) -> Link:
+        _check_url(data.url)
+        if data.slug is not None:
+            try:
+                row = await db.insert(data.slug, data.url)
+            except DuplicateSlugError:
+                raise ConflictException(f"slug {data.slug!r} is taken") from None
+        else:
+            row = await _insert_generated(db, data.url)
+        metrics.links_created.inc()
+        log.info("link created", extra={"link.slug": row.slug})
+        return _link(row)
+
+    return create_link
+
+
+async def _insert_generated(db: Database, url: str) -> LinkRow:
+    for _ in range(GENERATE_ATTEMPTS):
+        slug = "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(GENERATED_SLUG_LENGTH))
+        try:
+            return await db.insert(slug, url)
+        except DuplicateSlugError:
+            continue
+    raise ConflictException("could not generate a free slug; try again or choose one")
+
+
+def handle_list_links(db: Database) -> HTTPRouteHandler:
+    """GET /links: a page of links, keyset-paginated."""
+
+    @get("/links", tags=["links"], summary="List links", responses={400: problem_spec("Invalid paging parameters")})
+    async def list_links(
+        limit: Annotated[int, Parameter(ge=1, le=100, description="Page size")] = 20,
+        cursor: Annotated[
+            str | None,
+            Parameter(pattern=r"^[0-9]{1,18}$", max_length=18, description="next_cursor of the previous page"),
+        ] = None,
+    ) -> LinkPage:
+        rows = await db.page(int(cursor) if cursor else 0, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return LinkPage(items=[_link(r) for r in rows], next_cursor=str(rows[-1].id) if more else None)
+
+    return list_links
+
+
+def handle_get_link(db: Database) -> HTTPRouteHandler:
+    """GET /links/{slug}."""
+
+    @get("/links/{slug:str}", tags=["links"], summary="Get a link", responses=NOT_FOUND)
+    async def get_link(slug: str) -> Link:
+        row = await db.get(_known_slug(slug))
+        if row is None:
+            raise NotFoundException(f"no link with slug {slug!r}")
+        return _link(row)
+
+    return get_link
+
+
+def handle_delete_link(db: Database) -> HTTPRouteHandler:
+    """DELETE /links/{slug}: 204, or 404 if there was none."""
+
+    @delete("/links/{slug:str}", tags=["links"], summary="Delete a link", responses=NOT_FOUND)
+    async def delete_link(slug: str) -> None:
+        if not await db.delete(_known_slug(slug)):
+            raise NotFoundException(f"no link with slug {slug!r}")
+        log.info("link deleted", extra={"link.slug": slug})
+
+    return delete_link
+
+
+def handle_redirect(db: Database, metrics: Metrics) -> HTTPRouteHandler:
+    """GET /r/{slug}: 307 to the stored URL, counting the hit."""
+
+    @get(
+        "/r/{slug:str}",
+        tags=["links"],
+        summary="Follow a short link",
+        status_code=307,
+        responses=NOT_FOUND,
+        response_description="Redirect to the stored URL",
+    )
+    async def follow(slug: str) -> Response[None]:
+        url = await db.hit(_known_slug(slug))
+        if url is None:
+            raise NotFoundException(f"no link with slug {slug!r}")
+        metrics.redirects.inc()
+        return Redirect(url, status_code=307)
+
+    return follow

@@ -1,0 +1,72 @@
+"""Telemetry: one bundle of tracer, metrics and error reporter per service instance, built from Config."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.trace import Tracer, TracerProvider
+
+from svc.buildinfo import BuildInfo
+from svc.config import Config
+from svc.errors import ErrorReporter
+from svc.metrics import Metrics
+from svc.tracing import build_tracer_provider, shutdown_tracing
+
+__all__ = ["DropCounter", "Telemetry"]
+
+log = logging.getLogger("svc.telemetry")
+
+
+class DropCounter:
+    """Counts dropped telemetry in a metric and logs a summary at most once per interval, never per item."""
+
+    def __init__(self, metrics: Metrics, signal: str, interval: float = 60.0) -> None:
+        self._counter = metrics.dropped.labels(signal)
+        self._signal = signal
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._last_log = -interval
+
+    def __call__(self, count: int) -> None:
+        # Called from export threads: the lock keeps the pending count and the log throttle consistent.
+        self._counter.inc(count)
+        with self._lock:
+            self._pending += count
+            now = time.monotonic()
+            if now - self._last_log < self._interval:
+                return
+            pending, self._pending, self._last_log = self._pending, 0, now
+        log.warning("telemetry backend unavailable: dropped %d %s", pending, self._signal)
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """What the request path and the admin listener need to emit signals."""
+
+    tracer_provider: TracerProvider
+    tracer: Tracer
+    metrics: Metrics
+    errors: ErrorReporter
+
+    @classmethod
+    def from_config(cls, config: Config, build: BuildInfo, span_processors: Sequence[SpanProcessor] = ()) -> Telemetry:
+        """Fresh provider, registry and Sentry client: nothing global, so tests can run many side by side."""
+        metrics = Metrics(build)
+        provider = build_tracer_provider(config, build, DropCounter(metrics, "spans"), span_processors)
+        return cls(
+            tracer_provider=provider,
+            tracer=provider.get_tracer("svc", build.version),
+            metrics=metrics,
+            errors=ErrorReporter(config, build, DropCounter(metrics, "errors")),
+        )
+
+    def shutdown(self, timeout: float) -> None:
+        """Flush spans and error events, each bounded by timeout seconds."""
+        shutdown_tracing(self.tracer_provider, timeout)
+        self.errors.close(timeout)

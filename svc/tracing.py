@@ -1,0 +1,142 @@
+"""Tracing: the service's own TracerProvider, sampler and OTLP export, configured from Config alone."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider, sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NoOpTracerProvider
+from opentelemetry.trace import TracerProvider as ApiTracerProvider
+
+from svc.buildinfo import BuildInfo
+from svc.config import Config
+
+__all__ = ["CountingExporter", "DropCountingProcessor", "build_tracer_provider", "make_sampler", "shutdown_tracing"]
+
+log = logging.getLogger("svc.tracing")
+
+# Bounded queue: a dead collector costs at most this many spans of memory, then spans are dropped and counted.
+MAX_QUEUE = 2048
+BATCH_SIZE = 512
+SCHEDULE_DELAY_MS = 1000
+
+
+def make_sampler(name: str, ratio: float) -> sampling.Sampler:
+    """The OTEL_TRACES_SAMPLER names, mapped to SDK samplers."""
+    samplers: dict[str, Callable[[], sampling.Sampler]] = {
+        "always_on": lambda: sampling.ALWAYS_ON,
+        "always_off": lambda: sampling.ALWAYS_OFF,
+        "traceidratio": lambda: sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": lambda: sampling.ParentBased(sampling.ALWAYS_ON),
+        "parentbased_always_off": lambda: sampling.ParentBased(sampling.ALWAYS_OFF),
+        "parentbased_traceidratio": lambda: sampling.ParentBased(sampling.TraceIdRatioBased(ratio)),
+    }
+    return samplers[name]()
+
+
+def _otlp_exporter(config: Config) -> SpanExporter | None:
+    headers = dict(config.otlp_headers or ())
+    timeout = config.otlp_timeout_ms / 1000
+    if config.otlp_protocol == "grpc":
+        endpoint = config.otlp_traces_endpoint or config.otlp_endpoint
+        if endpoint is None:
+            return None
+        return GrpcExporter(endpoint=endpoint, headers=headers, timeout=timeout, meter_provider=NoOpMeterProvider())
+    if config.otlp_traces_endpoint is not None:
+        endpoint = config.otlp_traces_endpoint
+    elif config.otlp_endpoint is not None:
+        # The spec: the signal path is appended to the base endpoint for http/protobuf only.
+        endpoint = config.otlp_endpoint.rstrip("/") + "/v1/traces"
+    else:
+        return None
+    return HttpExporter(endpoint=endpoint, headers=headers, timeout=timeout, meter_provider=NoOpMeterProvider())
+
+
+class CountingExporter(SpanExporter):
+    """Wraps an exporter to count the spans a failed export loses."""
+
+    def __init__(self, inner: SpanExporter, on_drop: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._on_drop = on_drop
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self._on_drop(len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class DropCountingProcessor(BatchSpanProcessor):
+    """A BatchSpanProcessor that counts spans dropped on a full queue instead of logging each one."""
+
+    def __init__(self, exporter: SpanExporter, on_drop: Callable[[int], None]) -> None:
+        super().__init__(
+            exporter,
+            max_queue_size=MAX_QUEUE,
+            schedule_delay_millis=SCHEDULE_DELAY_MS,
+            max_export_batch_size=BATCH_SIZE,
+            meter_provider=NoOpMeterProvider(),
+        )
+        self._on_drop = on_drop
+
+    def on_end(self, span: ReadableSpan) -> None:
+        # The SDK logs a warning per dropped span on a full queue: a log storm exactly when a backend is down.
+        # len() of a deque is thread-safe; reading the private queue is the only way to know before emitting.
+        sampled = span.context is not None and span.context.trace_flags.sampled
+        if sampled and len(self._batch_processor._queue) >= MAX_QUEUE:
+            self._on_drop(1)
+            return
+        super().on_end(span)
+
+
+def build_tracer_provider(
+    config: Config, build: BuildInfo, on_drop: Callable[[int], None], processors: Sequence[SpanProcessor] = ()
+) -> ApiTracerProvider:
+    """A provider owned by this service (never the global one); extra processors let tests see finished spans."""
+    if config.otel_disabled:
+        return NoOpTracerProvider()
+    resource = Resource.create(
+        {
+            "service.name": config.service_name,
+            "service.version": build.version or "unknown",
+            "service.instance.id": f"{os.uname().nodename}-{os.getpid()}",
+            "deployment.environment.name": config.environment,
+        }
+    )
+    provider = TracerProvider(resource=resource, sampler=make_sampler(config.sampler, config.sampler_arg))
+    exporter = _otlp_exporter(config)
+    if exporter is not None:
+        provider.add_span_processor(DropCountingProcessor(CountingExporter(exporter, on_drop), on_drop))
+    for processor in processors:
+        provider.add_span_processor(processor)
+    return provider
+
+
+def shutdown_tracing(provider: ApiTracerProvider, timeout: float) -> bool:
+    """Flush and stop export, waiting at most timeout seconds: a dead collector must not hold the exit."""
+    if not isinstance(provider, TracerProvider):
+        return True
+    worker = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("span export did not finish within %.1f s; unexported spans are dropped", timeout)
+        return False
+    return True
