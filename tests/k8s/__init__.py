@@ -1,0 +1,1 @@
+"""Offline checks of the Kubernetes manifests in deploy/k8s."""

@@ -1,0 +1,1 @@
+"""Static and contract checks of the docker-compose lab (no Docker daemon needed)."""

@@ -1,0 +1,154 @@
+"""Contract: svc's real log lines, wrapped as Docker's fluentd driver wraps them, pass through OUR Fluent Bit filters
+(read from deploy/fluent-bit/) and become documents whose every field has the type the index template declares."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.support.service import base_env, service_process
+
+from .es_mapping import document_errors, flat_properties
+from .files import FLUENT_BIT, INDEX_TEMPLATE, load_json
+from .fluentbit import Event, Pipeline, UnmodelledError
+from .fluentd_driver import DOCKER_LINE_LIMIT, wrap
+
+STAMP = (1_795_629_323, 0)  # arrival time the driver stamps; the parser must replace it with svc's @timestamp
+
+
+@pytest.fixture(scope="module")
+def svc_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """stdout of a real `python -m svc` that served every kind of request the lab sends, then got SIGTERM."""
+    env = base_env(tmp_path_factory.mktemp("svc"), FAULTS_ENABLED="true", LOG_LEVEL="debug")
+    with service_process(env) as svc:
+        with httpx.Client(base_url=svc.url, timeout=10) as client:
+            slug = client.post("/links", json={"url": "https://example.com/contract"}).json()["slug"]
+            client.get(f"/links/{slug}")
+            client.get(f"/r/{slug}")
+            client.get("/links", params={"limit": 2})
+            client.get("/links/does-not-exist")
+            client.get("/no/such/route")
+            client.post("/links", json={"url": "not a url"})
+            client.post("/links", content=b"{broken", headers={"Content-Type": "application/json"})
+            client.get("/slow", params={"ms": 5})
+            client.get("/fault", params={"tag": "contract"})
+            client.delete(f"/links/{slug}")
+        svc.signal(signal.SIGTERM)
+        assert svc.wait(20) == 0
+        return [line for line in svc.text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline(FLUENT_BIT)
+
+
+@pytest.fixture(scope="module")
+def properties() -> dict[str, dict[str, Any]]:
+    return flat_properties(load_json(INDEX_TEMPLATE)["template"]["mappings"])
+
+
+def ship_lines(pipeline: Pipeline, lines: list[str]) -> list[dict[str, Any]]:
+    """Lines -> driver records -> our filters -> es output; as dicts (after checking for duplicate keys)."""
+    events: list[Event] = [e for line in lines for e in wrap(line, STAMP)]
+    docs = pipeline.ship(events)
+    for doc in docs:
+        keys = [k for k, _ in doc]
+        assert len(keys) == len(set(keys)), f"duplicate keys in {keys}"
+    return [dict(doc) for doc in docs]
+
+
+def test_real_capture_has_access_app_server_and_error_lines(svc_lines: list[str]) -> None:
+    records = [json.loads(line) for line in svc_lines]
+    datasets = {r["event.dataset"] for r in records}
+    assert {"svc.access", "svc.app", "svc.server"} <= datasets
+    assert any("error.stack_trace" in r for r in records), "the /fault request must log an error with its stack"
+    assert any("trace.id" in r for r in records)
+
+
+def test_every_real_log_line_becomes_a_document_the_index_template_accepts(
+    svc_lines: list[str], pipeline: Pipeline, properties: dict[str, dict[str, Any]]
+) -> None:
+    events = [e for line in svc_lines for e in wrap(line, STAMP)]
+    problems = {
+        json.dumps(dict(doc))[:160]: errors
+        for doc in pipeline.ship(events)
+        if (errors := document_errors(doc, properties))
+    }
+    assert problems == {}
+
+
+def test_shipped_documents_carry_svcs_own_timestamp(svc_lines: list[str], pipeline: Pipeline) -> None:
+    docs = ship_lines(pipeline, svc_lines)
+    assert [d["@timestamp"] for d in docs] == [json.loads(line)["@timestamp"] for line in svc_lines]
+
+
+def test_shipped_documents_keep_every_svc_field_and_value(svc_lines: list[str], pipeline: Pipeline) -> None:
+    docs = ship_lines(pipeline, svc_lines)
+    for line, doc in zip(svc_lines, docs, strict=True):
+        lifted = {k: v for k, v in doc.items() if not k.startswith("container.")}
+        assert lifted == json.loads(line)
+
+
+def test_driver_metadata_becomes_ecs_container_fields(svc_lines: list[str], pipeline: Pipeline) -> None:
+    doc = ship_lines(pipeline, svc_lines[:1])[0]
+    assert doc["container.name"] == "/svc-lab-svc-1"
+    assert doc["container.id"] == "4f1c" * 16
+    assert not {"log", "source", "container_id", "container_name"} & doc.keys()
+
+
+def test_a_line_docker_split_into_partial_messages_is_rejoined_before_parsing(
+    svc_lines: list[str], pipeline: Pipeline, properties: dict[str, dict[str, Any]]
+) -> None:
+    error_line = json.loads(next(line for line in svc_lines if "error.stack_trace" in line))
+    error_line["error.stack_trace"] = error_line["error.stack_trace"] * (3 * DOCKER_LINE_LIMIT // 100 + 1)
+    long_line = json.dumps(error_line)
+    assert len(wrap(long_line, STAMP)) >= 3, "the line must be long enough for Docker to split it"
+    docs = pipeline.ship(wrap(long_line, STAMP))
+    assert len(docs) == 1
+    assert document_errors(docs[0], properties) == []
+    assert dict(docs[0])["error.stack_trace"] == error_line["error.stack_trace"]
+
+
+def test_a_line_that_is_not_json_is_indexed_as_an_unparsed_message(
+    pipeline: Pipeline, properties: dict[str, dict[str, Any]]
+) -> None:
+    (doc,) = pipeline.ship(wrap("Traceback (most recent call last): boom", STAMP))
+    assert document_errors(doc, properties) == []
+    assert dict(doc)["message"] == "Traceback (most recent call last): boom"
+    assert dict(doc)["event.dataset"] == "svc.unparsed"
+    assert dict(doc)["@timestamp"] == "2026-11-25T17:55:23.000Z"  # arrival time, the line had none
+
+
+def _copy_config(tmp_path: Path) -> Path:
+    for path in FLUENT_BIT.parent.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path / FLUENT_BIT.name
+
+
+def test_keeping_the_timestamp_in_the_parser_would_send_it_twice(
+    tmp_path: Path, svc_lines: list[str], properties: dict[str, dict[str, Any]]
+) -> None:
+    # Shows the contract test can fail: the classic Fluent Bit -> Elasticsearch duplicate-@timestamp mistake.
+    config = _copy_config(tmp_path)
+    parsers = yaml.safe_load((tmp_path / "parsers.yaml").read_text())
+    parsers["parsers"][0]["time_keep"] = True
+    (tmp_path / "parsers.yaml").write_text(yaml.safe_dump(parsers))
+    (doc,) = Pipeline(config).ship(wrap(svc_lines[0], STAMP))
+    assert "duplicate key '@timestamp'" in document_errors(doc, properties)
+
+
+def test_the_emulation_refuses_a_filter_it_does_not_model(tmp_path: Path, svc_lines: list[str]) -> None:
+    config = _copy_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["pipeline"]["filters"].append({"name": "grep", "match": "svc*", "exclude": "log.level debug"})
+    config.write_text(yaml.safe_dump(data))
+    with pytest.raises(UnmodelledError, match="grep"):
+        Pipeline(config).ship(wrap(svc_lines[0], STAMP))
