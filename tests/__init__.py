@@ -1,0 +1,1 @@
+"""svc's test suite (a package, so tests.peers.fixtures can be loaded as a pytest plugin)."""

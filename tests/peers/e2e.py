@@ -1,0 +1,31 @@
+"""Shared steps of the end-to-end tests: the service's environment for the peers, and reading its trace ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.peers.jaeger import JaegerPeer
+from tests.support.service import base_env
+
+
+def traced_env(tmp_path: Path, jaeger: JaegerPeer, protocol: str = "grpc", **overrides: str) -> dict[str, str]:
+    """A service environment exporting spans to ``jaeger`` over ``protocol`` (grpc | http/protobuf)."""
+    endpoint = jaeger.otlp_grpc_endpoint if protocol == "grpc" else jaeger.otlp_http_endpoint
+    return base_env(
+        tmp_path,
+        OTEL_SERVICE_NAME="svc",
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        OTEL_EXPORTER_OTLP_TIMEOUT="2000",
+        **overrides,
+    )
+
+
+def trace_id_of(response: httpx.Response) -> str:
+    """The trace id from the `traceresponse: 00-<trace_id>-<span_id>-<flags>` header."""
+    version, trace_id, _span_id, _flags = response.headers["traceresponse"].split("-")
+    assert version == "00"
+    assert len(trace_id) == 32
+    return trace_id

@@ -1,0 +1,56 @@
+"""pytest fixtures for the real peers: jaeger, prometheus, sentry_receiver (tests/peers/conftest.py loads them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+import pytest
+
+from tests.peers.binaries import peer
+from tests.peers.jaeger import JaegerPeer
+from tests.peers.prometheus import PrometheusPeer
+from tests.peers.sentry import SentryReceiver, start_sink
+
+StartPrometheus = Callable[[Mapping[str, str]], PrometheusPeer]
+
+
+@pytest.fixture
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerPeer]:
+    """Real Jaeger v2 with the lab's config (in-memory storage) on free loopback ports; healthy when yielded."""
+    binary = peer("jaeger")
+    instance = JaegerPeer(binary, tmp_path_factory.mktemp("jaeger"))
+    try:
+        yield instance.wait_healthy()
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartPrometheus]:
+    """Starts real Prometheus scraping ``{job_name: "host:port"}`` targets (the lab's job names); ready when returned.
+
+    A factory, because the targets (the service's admin port) exist only once the test has started them.
+    """
+    binary = peer("prometheus")
+    started: list[PrometheusPeer] = []
+
+    def start(targets: Mapping[str, str]) -> PrometheusPeer:
+        instance = PrometheusPeer(binary, tmp_path_factory.mktemp("prometheus"), targets)
+        started.append(instance)
+        return instance.wait_ready()
+
+    try:
+        yield start
+    finally:
+        for instance in started:
+            instance.stop()
+
+
+@pytest.fixture
+def sentry_receiver() -> Iterator[SentryReceiver]:
+    """The lab's Sentry sink in this process on a free loopback port; ``.dsn`` is what SENTRY_DSN needs."""
+    sink = start_sink(key="svc-test-key")
+    try:
+        yield sink
+    finally:
+        sink.stop()

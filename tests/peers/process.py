@@ -1,0 +1,101 @@
+"""Free loopback ports, deadline-bound polling, and peer processes started in a temp dir and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TypeVar
+
+T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago (the peer binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    alive: Callable[[], None] | None = None,
+) -> T:
+    """Poll ``probe`` until it returns something other than None/False, or fail after ``timeout`` seconds.
+
+    ``alive`` is called on every round, so a peer that died stops the wait at once with its own error.
+    Exceptions from ``probe`` count as "not yet" (a port that is not listening yet raises).
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        if alive is not None:
+            alive()
+        try:
+            result = probe()
+        except Exception as exc:  # any error is "not ready yet" (e.g. refused while binding); the last is reported
+            last_error, result = exc, None
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+class PeerProcess:
+    """A peer binary running in its own session, logging to a file; stopped by its PID, never by name."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            list(argv),
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # ^C in the terminal reaches pytest, which then stops the peer cleanly
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def check_alive(self) -> None:
+        """Raise with the peer's log when it has exited."""
+        code = self.process.poll()
+        if code is not None:
+            raise RuntimeError(f"{self.name} exited with {code}; last log lines:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+        if self.process.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.process.wait(timeout=timeout)
+        self._log.close()
+        return self.process.returncode
