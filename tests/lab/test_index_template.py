@@ -44,6 +44,10 @@ CONTRACT_FIELDS: dict[str, type] = {
     "labels.listener": str,
     "container.id": str,
     "container.name": str,
+    # Added by the Kubernetes Fluent Bit pipelines (deploy/k8s/logging), from the kubelet's log file name.
+    "kubernetes.pod.name": str,
+    "kubernetes.namespace": str,
+    "kubernetes.node.name": str,
 }
 ES_TYPES_FOR = {str: {"keyword", "text", "date"}, int: {"long"}}
 LUCENE_TERM_BYTES = 32766  # a longer keyword term makes Elasticsearch reject the whole document
