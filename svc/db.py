@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 __all__ = ["Database", "DuplicateSlugError", "LinkRow"]
 
@@ -107,8 +108,22 @@ class Database:
             "db.collection.name": "links",
             "db.query.text": sql,
         }
-        with self._tracer.start_as_current_span(f"{operation} links", kind=SpanKind.CLIENT, attributes=attributes):
+        if not trace.get_current_span().is_recording():
+            # Outside a traced request (readiness probes, startup) a query span would be a root trace of its own.
             return await self._call(work)
+        # What start_as_current_span does, minus its two generator-based context managers (~4 µs a query).
+        span = self._tracer.start_span(f"{operation} links", kind=SpanKind.CLIENT, attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            return await self._call(work)
+        except Exception as exc:
+            if span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import sentry_sdk
+import urllib3
 from sentry_sdk.envelope import Item
 from sentry_sdk.transport import HttpTransport
 from sentry_sdk.utils import event_from_exception
@@ -26,6 +27,9 @@ SECRET_PARAM = re.compile(r"token|secret|passw|key|auth|sig|session|code|credent
 FILTERED = "[Filtered]"
 # Queue bound for the transport: a dead Sentry costs at most this many events of memory.
 QUEUE_SIZE = 100
+# gzip whether or not the optional brotli module happens to be importable: one wire format everywhere.
+# (The SDK compares this option to the string "gzip", though its type hint names an enum.)
+GZIP_ONLY: Any = {"transport_compression_algo": "gzip"}
 
 
 def scrub_query(query: str) -> str:
@@ -48,6 +52,13 @@ def _counting_transport(on_drop: Callable[[int], None]) -> type[HttpTransport]:
                 on_drop(1 if item is not None else quantity)
             super().record_lost_event(reason, data_category, item, quantity=quantity)
 
+        def _get_pool_options(self) -> dict[str, Any]:
+            options: dict[str, Any] = super()._get_pool_options()
+            # urllib3's default retries a refused or timed-out connection 3 times, logging a warning each time:
+            # per lost event, exactly when Sentry is down. A dead endpoint fails once and is counted above.
+            options["retries"] = urllib3.Retry(total=2, connect=0, read=0, redirect=0)
+            return options
+
     return CountingTransport
 
 
@@ -68,11 +79,15 @@ class ErrorReporter:
             environment=config.sentry_environment or config.environment,
             release=release,
             server_name=config.service_name,
-            send_default_pii=False,
+            # send_default_pii stays at its default (off); setting it at all is deprecated in sentry-sdk 2.75.
             default_integrations=False,
             auto_enabling_integrations=False,
             integrations=[],
             max_breadcrumbs=0,
+            # Frame locals hold the ASGI scope (raw Authorization and Cookie headers, the unscrubbed query):
+            # the SDK's key-based scrubber cannot see inside them, so locals are never sent.
+            include_local_variables=False,
+            _experiments=GZIP_ONLY,
             transport=_counting_transport(on_drop),
             transport_queue_size=QUEUE_SIZE,
             shutdown_timeout=2,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import Body, FromPath, Parameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from svc.db import Database, DuplicateSlugError, LinkRow
 from svc.metrics import Metrics
@@ -34,8 +34,13 @@ __all__ = [
 log = logging.getLogger("svc.links")
 
 MAX_URL = 2048
+# An absolute http(s) URI as RFC 3986 spells it: printable ASCII only (IRIs are sent percent-encoded, hosts in
+# punycode), a host name without userinfo ("https://bank.example@evil.example" is a phishing classic).
+# In the schema so that every URL it calls valid is one POST /links accepts.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._-]+(:[0-9]{1,5})?([/?#][!-~]*)?$"
 SLUG_PATTERN = r"^[a-z0-9-]{3,32}$"
 _SLUG = re.compile(SLUG_PATTERN)
+_JSON_MEDIA_TYPE = re.compile(r"application/(?:[a-z0-9.+-]+\+)?json")
 _SLUG_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: slugs get read aloud
 GENERATED_SLUG_LENGTH = 7
 GENERATE_ATTEMPTS = 5
@@ -44,7 +49,10 @@ GENERATE_ATTEMPTS = 5
 class NewLink(msgspec.Struct, forbid_unknown_fields=True):
     """A link to create; without a slug one is generated."""
 
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL, examples=["https://example.com/docs"])]
+    url: Annotated[
+        str,
+        msgspec.Meta(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN, examples=["https://example.com/docs"]),
+    ]
     slug: Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, examples=["docs"])] | None = None
 
 
@@ -70,12 +78,27 @@ class ConflictException(ClientException):
     status_code = HTTP_409_CONFLICT
 
 
+class UnsupportedMediaTypeException(ClientException):
+    """The body is not JSON."""
+
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+async def _require_json(request: Request[Any, Any, Any]) -> None:
+    # Runs before the body is parsed: a text/plain or form body is what a cross-site "simple request" sends.
+    if not _JSON_MEDIA_TYPE.fullmatch(request.content_type[0]):
+        raise UnsupportedMediaTypeException("the body must be application/json")
+
+
 def _link(row: LinkRow) -> Link:
     return Link(slug=row.slug, url=row.url, created_at=row.created_at, hits=row.hits)
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[" and friends: urlsplit raises on a malformed IPv6 host
+        parts = urlsplit("")
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
@@ -105,10 +128,18 @@ def handle_create_link(db: Database, metrics: Metrics) -> HTTPRouteHandler:
             400: problem_spec("Invalid URL or slug"),
             409: problem_spec("Slug already taken"),
             413: problem_spec("Body too large"),
+            415: problem_spec("Body is not application/json"),
         },
+        before_request=_require_json,
     )
-    async def create_link(data: NewLink) -> Link:
+    async def create_link(
+        # forbid_unknown_fields rejects extra fields; the schema says so too, for clients and fuzzers alike.
+        data: Annotated[NewLink, Body(schema_extra={"additionalProperties": False})],
+    ) -> Link:
         _check_url(data.url)
+        if data.slug is not None and not _SLUG.fullmatch(data.slug):
+            # The schema's pattern is searched with `$`, which also matches before a trailing newline.
+            raise ClientException(f"slug must match {SLUG_PATTERN}")
         if data.slug is not None:
             try:
                 row = await db.insert(data.slug, data.url)
@@ -156,7 +187,7 @@ def handle_get_link(db: Database) -> HTTPRouteHandler:
     """GET /links/{slug}."""
 
     @get("/links/{slug:str}", tags=["links"], summary="Get a link", responses=NOT_FOUND)
-    async def get_link(slug: str) -> Link:
+    async def get_link(slug: FromPath[str]) -> Link:
         row = await db.get(_known_slug(slug))
         if row is None:
             raise NotFoundException(f"no link with slug {slug!r}")
@@ -169,7 +200,7 @@ def handle_delete_link(db: Database) -> HTTPRouteHandler:
     """DELETE /links/{slug}: 204, or 404 if there was none."""
 
     @delete("/links/{slug:str}", tags=["links"], summary="Delete a link", responses=NOT_FOUND)
-    async def delete_link(slug: str) -> None:
+    async def delete_link(slug: FromPath[str]) -> None:
         if not await db.delete(_known_slug(slug)):
             raise NotFoundException(f"no link with slug {slug!r}")
         log.info("link deleted", extra={"link.slug": slug})
@@ -188,7 +219,7 @@ def handle_redirect(db: Database, metrics: Metrics) -> HTTPRouteHandler:
         responses=NOT_FOUND,
         response_description="Redirect to the stored URL",
     )
-    async def follow(slug: str) -> Response[None]:
+    async def follow(slug: FromPath[str]) -> Response[None]:
         url = await db.hit(_known_slug(slug))
         if url is None:
             raise NotFoundException(f"no link with slug {slug!r}")

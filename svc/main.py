@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -27,7 +28,7 @@ from svc.health import Lifecycle, Phase
 from svc.logs import configure_logging
 from svc.telemetry import Telemetry
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main", "openapi_document", "run"]
+__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main", "openapi_document", "run", "tune_gc"]
 
 log = logging.getLogger("svc.main")
 
@@ -37,6 +38,7 @@ EXIT_CONFIG = 2
 # How long telemetry may take to flush at exit: bounded, so a dead collector cannot hold the process.
 FLUSH_TIMEOUT = 3.0
 STARTUP_TIMEOUT = 10.0
+GC_GEN0_THRESHOLD = 7000
 
 USAGE = """usage: svc [--help | openapi]
 
@@ -229,6 +231,18 @@ def run(
         return runner.run(serve(config, build, stop))
 
 
+def tune_gc() -> None:
+    """GC settings for a process that is svc alone (tests calling run() in a thread keep theirs).
+
+    A request allocates hundreds of container objects, so CPython's default gen0 threshold (700) ran a
+    collection every couple of requests; the imported modules never die, so freezing them keeps them out of
+    every full collection. Measured: 20-30 µs less CPU per request with full telemetry (bench/).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def main() -> None:
     """Console-script entry point."""
+    tune_gc()
     sys.exit(run(sys.argv, os.environ.get, sys.stdout))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider, sampling
@@ -18,6 +17,8 @@ from opentelemetry.trace import TracerProvider as ApiTracerProvider
 
 from svc.buildinfo import BuildInfo
 from svc.config import Config
+from svc.otlp import FastGrpcSpanExporter as GrpcExporter
+from svc.otlp import FastHttpSpanExporter as HttpExporter
 
 __all__ = ["CountingExporter", "DropCountingProcessor", "build_tracer_provider", "make_sampler", "shutdown_tracing"]
 
@@ -27,6 +28,43 @@ log = logging.getLogger("svc.tracing")
 MAX_QUEUE = 2048
 BATCH_SIZE = 512
 SCHEDULE_DELAY_MS = 1000
+# The exporters log every failed or retried batch: one line a second while a collector is down. Drops are
+# counted and summarised by the DropCounter, so their own lines get through at most once per interval (the
+# first one says why exporting fails).
+EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+)
+EXPORTER_LOG_INTERVAL = 60.0
+
+
+class _OncePerInterval(logging.Filter):
+    """Lets one record through per interval, across every logger it is attached to."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._last = -interval
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self._interval:
+                return False
+            self._last = now
+            return True
+
+
+_EXPORTER_LOG_THROTTLE = _OncePerInterval(EXPORTER_LOG_INTERVAL)
+
+
+def _throttle_exporter_logs() -> None:
+    for name in EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if _EXPORTER_LOG_THROTTLE not in logger.filters:
+            logger.addFilter(_EXPORTER_LOG_THROTTLE)
 
 
 def make_sampler(name: str, ratio: float) -> sampling.Sampler:
@@ -123,6 +161,7 @@ def build_tracer_provider(
     provider = TracerProvider(resource=resource, sampler=make_sampler(config.sampler, config.sampler_arg))
     exporter = _otlp_exporter(config)
     if exporter is not None:
+        _throttle_exporter_logs()
         provider.add_span_processor(DropCountingProcessor(CountingExporter(exporter, on_drop), on_drop))
     for processor in processors:
         provider.add_span_processor(processor)

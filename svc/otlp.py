@@ -1,0 +1,269 @@
+"""OTLP span encoding straight to protobuf bytes, and the exporters that send those bytes.
+
+The SDK's exporters build one protobuf object per span, attribute and value and then serialise them: about
+50 µs of Python per span on the export thread, holding the GIL the request path needs. This encoder writes
+the same wire bytes directly (about 5x faster): every message a field at a time, in field-number order, with
+the encodings of repeated keys and of the resource and scope cached. tests/bench/test_otlp_encoding.py checks
+that it decodes to exactly what the SDK's encode_spans builds.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind
+
+__all__ = ["FastGrpcSpanExporter", "FastHttpSpanExporter", "encode_spans_bytes"]
+
+log = logging.getLogger("svc.otlp")
+
+_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+_KIND = {
+    SpanKind.INTERNAL: b"\x30\x01",
+    SpanKind.SERVER: b"\x30\x02",
+    SpanKind.CLIENT: b"\x30\x03",
+    SpanKind.PRODUCER: b"\x30\x04",
+    SpanKind.CONSUMER: b"\x30\x05",
+}
+# Span.flags (field 16, fixed32): "the parent's is_remote is known" (0x100), "and it is remote" (0x200).
+_FLAGS_LOCAL = b"\x85\x01" + struct.pack("<I", 0x100)
+_FLAGS_REMOTE = b"\x85\x01" + struct.pack("<I", 0x300)
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_BYTE = [bytes((i,)) for i in range(128)]
+_pack_fixed64 = struct.Struct("<Q").pack
+_pack_double = struct.Struct("<d").pack
+_KEY_CACHE_MAX = 1024
+_key_cache: dict[str, bytes] = {}
+_ATTRIBUTE_CACHE_MAX = 4096
+_attribute_cache: dict[tuple[bytes, str, Any], bytes] = {}
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _BYTE[value]
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return tag + _varint(len(payload)) + payload
+
+
+def _any_value(value: Any) -> bytes:  # noqa: PLR0911 - one return per oneof member, in the SDK's order
+    """An AnyValue message (oneof: set even when the value is a default like "" or 0)."""
+    if isinstance(value, str):
+        return _field(b"\x0a", value.encode())
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(f"{value} does not fit int64")
+        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
+    if isinstance(value, float):
+        return b"\x21" + _pack_double(value)
+    if isinstance(value, bytes):
+        return _field(b"\x3a", value)
+    if value is None:
+        return b""
+    if isinstance(value, Sequence):
+        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(v)) for v in value]))
+    if isinstance(value, Mapping):
+        return _field(b"\x32", b"".join([_field(b"\x0a", _key_value(str(k), v)) for k, v in value.items()]))
+    raise TypeError(f"Invalid type {type(value)} of value {value}")
+
+
+def _key(key: str) -> bytes:
+    encoded = _key_cache.get(key)
+    if encoded is None:
+        encoded = _field(b"\x0a", key.encode()) if key else b""
+        if len(_key_cache) < _KEY_CACHE_MAX:
+            _key_cache[key] = encoded
+    return encoded
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _key(key) + _field(b"\x12", _any_value(value))
+
+
+def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
+    """Each attribute as one repeated KeyValue field; one that cannot be encoded is logged and left out.
+
+    Most attributes repeat (method, route, status, db.*): their whole field is cached by (tag, key, value),
+    for str and int values only (True == 1, so bools never share an entry with ints).
+    """
+    if not attributes:
+        return []
+    fields = []
+    cache = _attribute_cache
+    for key, value in attributes.items():
+        kind = type(value)
+        cacheable = kind is str or kind is int
+        if cacheable:
+            encoded = cache.get((tag, key, value))
+            if encoded is not None:
+                fields.append(encoded)
+                continue
+        try:
+            encoded = _field(tag, _key_value(key, value))
+        except Exception as error:  # the SDK's encoder does the same
+            log.exception("Failed to encode key %s: %s", key, error)
+            continue
+        fields.append(encoded)
+        if cacheable:
+            if len(cache) >= _ATTRIBUTE_CACHE_MAX:
+                cache.clear()  # unique values (paths, ids) come and go; the common ones come right back
+            cache[(tag, key, value)] = encoded
+    return fields
+
+
+def _uint(tag: bytes, value: int | None) -> bytes:
+    return tag + _varint(value) if value else b""
+
+
+def _string(tag: bytes, value: str | None) -> bytes:
+    return _field(tag, value.encode()) if value else b""
+
+
+def _flags(parent: SpanContext | None) -> bytes:
+    return _FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL
+
+
+def _span(span: ReadableSpan) -> bytes:
+    ctx = span.context
+    if ctx is None:
+        raise ValueError(f"span {span.name!r} has no context")
+    parts = [
+        b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"),
+        b"\x12\x08" + ctx.span_id.to_bytes(8, "big"),
+    ]
+    if ctx.trace_state:
+        parts.append(_string(b"\x1a", ",".join(f"{k}={v}" for k, v in ctx.trace_state.items())))
+    parent = span.parent
+    if parent is not None:
+        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+    parts.append(_string(b"\x2a", span.name))
+    parts.append(_KIND[span.kind])
+    if span.start_time:
+        parts.append(b"\x39" + _pack_fixed64(span.start_time))
+    if span.end_time:
+        parts.append(b"\x41" + _pack_fixed64(span.end_time))
+    parts += _attributes(b"\x4a", span.attributes)
+    parts.append(_uint(b"\x50", span.dropped_attributes))
+    for event in span.events:
+        event_parts = [b"\x09" + _pack_fixed64(event.timestamp) if event.timestamp else b""]
+        event_parts.append(_string(b"\x12", event.name))
+        event_parts += _attributes(b"\x1a", event.attributes)
+        event_parts.append(_uint(b"\x20", event.dropped_attributes))
+        parts.append(_field(b"\x5a", b"".join(event_parts)))
+    parts.append(_uint(b"\x60", span.dropped_events))
+    for link in span.links:
+        link_parts = [
+            b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big"),
+            b"\x12\x08" + link.context.span_id.to_bytes(8, "big"),
+        ]
+        link_parts += _attributes(b"\x22", link.attributes)
+        link_parts.append(_uint(b"\x28", link.dropped_attributes))
+        link_parts.append(b"\x35" + struct.pack("<I", 0x300 if link.context.is_remote else 0x100))
+        parts.append(_field(b"\x6a", b"".join(link_parts)))
+    parts.append(_uint(b"\x70", span.dropped_links))
+    status = span.status
+    status_body = _string(b"\x12", status.description) + _uint(b"\x18", status.status_code.value)
+    parts.append(_field(b"\x7a", status_body))
+    parts.append(_flags(parent))
+    return b"".join(parts)
+
+
+def _resource(resource: Resource) -> bytes:
+    return _field(b"\x0a", b"".join(_attributes(b"\x0a", resource.attributes)))
+
+
+def _scope(scope: InstrumentationScope | None) -> bytes:
+    if scope is None:
+        return _field(b"\x0a", b"")
+    body = _string(b"\x0a", scope.name) + _string(b"\x12", scope.version)
+    body += b"".join(_attributes(b"\x1a", scope.attributes))
+    return _field(b"\x0a", body)
+
+
+def encode_spans_bytes(spans: Sequence[ReadableSpan]) -> bytes:
+    """An ExportTraceServiceRequest for spans, serialised: grouped by resource, then by scope, in first-seen order."""
+    # Grouped by identity first: Resource.__hash__ serialises its attributes to JSON on every call.
+    by_identity: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]] = {}
+    for span in spans:
+        resource = span.resource
+        entry = by_identity.get(id(resource))
+        if entry is None:
+            entry = by_identity[id(resource)] = (resource, {})
+        scope = span.instrumentation_scope or None
+        scope_entry = entry[1].get(id(scope))
+        if scope_entry is None:
+            scope_entry = entry[1][id(scope)] = (scope, [])
+        scope_entry[1].append(_field(b"\x12", _span(span)))
+    # Then by equality, as the SDK's encoder groups them (equal resources from different providers merge).
+    grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+    for resource, scopes_by_id in by_identity.values():
+        scopes = grouped.setdefault(resource, {})
+        for scope, encoded_spans in scopes_by_id.values():
+            scopes.setdefault(scope, []).extend(encoded_spans)
+    out = []
+    for resource, scopes in grouped.items():
+        resource_parts = [_resource(resource)]
+        for scope, encoded in scopes.items():
+            scope_body = _scope(scope) + b"".join(encoded)
+            scope_body += _string(b"\x1a", scope.schema_url if scope else None)
+            resource_parts.append(_field(b"\x12", scope_body))
+        resource_parts.append(_string(b"\x1a", resource.schema_url))
+        out.append(_field(b"\x0a", b"".join(resource_parts)))
+    return b"".join(out)
+
+
+class _RawTraceServiceStub:
+    """TraceService's stub, but the request goes out as the bytes it is given."""
+
+    def __init__(self, channel: Any) -> None:
+        self.Export = channel.unary_unary(
+            _EXPORT_METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
+        )
+
+
+class FastGrpcSpanExporter(GrpcExporter):
+    """The SDK's OTLP/gRPC exporter (channel, retries, timeouts, headers) with the direct encoder."""
+
+    def _initialize_channel_and_stub(self) -> None:
+        super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        self._client = _RawTraceServiceStub(self._channel)  # type: ignore[assignment]
+
+    def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
+        return encode_spans_bytes(data)
+
+
+class FastHttpSpanExporter(HttpExporter):
+    """The SDK's OTLP/HTTP exporter (session, retries, compression) with the direct encoder."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            log.warning("Exporter already shutdown, ignoring batch")
+            return SpanExportResult.FAILURE
+        try:
+            body = encode_spans_bytes(spans)
+        except Exception as error:
+            log.error("Failed to encode span batch: %s", error)
+            return SpanExportResult.FAILURE
+        if not self._client.export(body).success:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS

@@ -1,0 +1,131 @@
+"""The command line: run()'s exit codes and streams, `svc --help`, `svc openapi`, and the real process boundary."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from svc.config import SETTINGS, Config
+from svc.main import openapi_document, run
+from tests.support.service import REPO, base_env, log_lines
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(argv, env.get, out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_run_with_a_bad_port_returns_2_with_one_config_error_line_on_stderr_and_nothing_on_stdout() -> None:
+    code, out, err = _run(["svc"], {"PORT": "abc"})
+    assert code == 2
+    assert out == ""
+    assert err == "config error: PORT='abc' is not an integer (0-65535)\n"
+
+
+def test_run_writes_one_config_error_line_per_bad_variable() -> None:
+    env = {"PORT": "abc", "ADMIN_PORT": "-5", "LOG_FORMAT": "xml", "SENTRY_DSN": "not-a-dsn"}
+    code, out, err = _run(["svc"], env)
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        "config error: PORT='abc' is not an integer (0-65535)",
+        "config error: ADMIN_PORT='-5' is not an integer (0-65535)",
+        "config error: LOG_FORMAT='xml' is not one of json|console",
+        "config error: SENTRY_DSN=<redacted> is not a Sentry DSN (https://<key>@<host>/<project>)",
+    ]
+    assert "not-a-dsn" not in err
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_every_variable_and_exits_0(flag: str) -> None:
+    code, out, err = _run(["svc", flag], {})
+    assert code == 0
+    assert err == ""
+    assert out.startswith("usage: svc")
+    listed = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {s.env for s in SETTINGS} <= listed
+
+
+def test_help_works_even_when_the_environment_is_bad() -> None:
+    code, out, _ = _run(["svc", "--help"], {"PORT": "abc"})
+    assert code == 0
+    assert "PORT" in out
+
+
+def test_unknown_arguments_exit_2_with_a_hint() -> None:
+    code, out, err = _run(["svc", "serve", "--now"], {})
+    assert code == 2
+    assert out == ""
+    assert "unknown arguments" in err
+    assert "svc --help" in err
+
+
+def test_openapi_subcommand_prints_the_code_spec() -> None:
+    code, out, err = _run(["svc", "openapi"], {})
+    assert (code, err) == (0, "")
+    assert out.encode() == openapi_document(Config())
+
+
+def test_run_exits_1_with_a_json_error_line_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        out = io.StringIO()
+        code = run(["svc"], base_env(tmp_path, PORT=str(port)).get, out, stop=threading.Event())
+    assert code == 1
+    lines = log_lines(out.getvalue())
+    assert any(line["log.level"] == "error" and f"127.0.0.1:{port}" in line["message"] for line in lines), lines
+
+
+def test_run_exits_1_with_json_lines_when_the_database_cannot_be_opened(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = run(["svc"], base_env(tmp_path, DATABASE_PATH=str(tmp_path)).get, out, stop=threading.Event())
+    assert code == 1
+    lines = log_lines(out.getvalue())  # every line is JSON, even the startup traceback
+    errors = [line for line in lines if line["log.level"] == "error"]
+    (cause,) = [line for line in errors if line["message"] == f"cannot open the database at {tmp_path}"]
+    assert cause["error.type"] == "OperationalError"
+    assert cause["error.message"] == "unable to open database file"
+    assert "sqlite3.connect" in cause["error.stack_trace"]
+    assert any(line["message"] == "startup failed" for line in errors), errors
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "svc", *args],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_process_with_a_bad_environment_exits_2_with_config_errors_and_no_traceback() -> None:
+    done = _cli([], {"PORT": "abc", "SHUTDOWN_TIMEOUT": "later"})
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "config error: PORT='abc' is not an integer (0-65535)",
+        "config error: SHUTDOWN_TIMEOUT='later' is not a number of seconds (>= 0)",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_console_script_help_lists_every_variable() -> None:
+    script = Path(sys.executable).with_name("svc")
+    assert script.exists(), f"console script missing at {script}; is the project installed (uv sync)?"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30, env={}, check=False)
+    assert done.returncode == 0, done.stderr
+    for setting in SETTINGS:
+        assert setting.env in done.stdout

@@ -1,0 +1,183 @@
+"""Config: one declaration per variable, typed parsing, every bad variable named at once, secrets never shown."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from svc.config import SETTINGS, Config, ConfigError, help_table, markdown_table
+
+# One bad value per variable, and the exact complaint it must produce.
+BAD_VALUES: dict[str, tuple[str, str]] = {
+    "HOST": ("http://0.0.0.0/", "is not a host name or IP address"),
+    "PORT": ("abc", "is not an integer (0-65535)"),
+    "ADMIN_HOST": ("my host", "is not a host name or IP address"),
+    "ADMIN_PORT": ("65536", "is not an integer (0-65535)"),
+    "LOG_LEVEL": ("verbose", "is not one of debug|info|warning|error"),
+    "LOG_FORMAT": ("xml", "is not one of json|console"),
+    "DATABASE_PATH": ("svc\n.db", "is not a non-empty single-line string"),
+    "SHUTDOWN_DRAIN": ("-1", "is not a number of seconds (>= 0)"),
+    "SHUTDOWN_TIMEOUT": ("soon", "is not a number of seconds (>= 0)"),
+    "MAX_BODY_BYTES": ("0", "is not an integer (>= 1)"),
+    "FAULTS_ENABLED": ("maybe", "is not a boolean (true|false)"),
+    "PROFILING_ENABLED": ("2", "is not a boolean (true|false)"),
+    "DEPLOYMENT_ENVIRONMENT": ("prod\x1b[0m", "is not a non-empty single-line string"),
+    "OTEL_SERVICE_NAME": ("s\tvc", "is not a non-empty single-line string"),
+    "OTEL_SDK_DISABLED": ("nope", "is not a boolean (true|false)"),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("localhost:4317", "is not an http(s) URL"),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("ftp://collector/v1/traces", "is not an http(s) URL"),
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/json", "is not one of grpc|http/protobuf"),
+    "OTEL_EXPORTER_OTLP_HEADERS": ("Bearer s3cret", "is not a list of key=value pairs separated by commas"),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": ("0", "is not an integer (>= 1)"),
+    "OTEL_TRACES_SAMPLER": (
+        "sometimes",
+        "is not one of always_on|always_off|traceidratio|parentbased_always_on|parentbased_always_off"
+        "|parentbased_traceidratio",
+    ),
+    "OTEL_TRACES_SAMPLER_ARG": ("1.5", "is not a ratio (0.0-1.0)"),
+    "SENTRY_DSN": ("https://s3cret@/42", "is not a Sentry DSN (https://<key>@<host>/<project>)"),
+    "SENTRY_ENVIRONMENT": ("a\nb", "is not a non-empty single-line string"),
+    "SENTRY_RELEASE": ("   ", "is not a non-empty single-line string"),
+}
+
+SECRET_ENVS = [s.env for s in SETTINGS if s.secret]
+
+
+def test_every_setting_fills_exactly_one_config_field_and_every_field_has_a_setting() -> None:
+    fields = [f.name for f in dataclasses.fields(Config)]
+    targets = [s.field for s in SETTINGS]
+    assert sorted(targets) == sorted(fields)
+    assert len(set(targets)) == len(targets), "two variables fill the same field"
+    envs = [s.env for s in SETTINGS]
+    assert len(set(envs)) == len(envs), "a variable is declared twice"
+
+
+def test_declared_defaults_equal_the_config_defaults() -> None:
+    defaults = Config()
+    for setting in SETTINGS:
+        expected = None if setting.default is None else setting.parse(setting.default)
+        assert getattr(defaults, setting.field) == expected, setting.env
+
+
+def test_empty_environment_gives_the_default_config() -> None:
+    empty: dict[str, str] = {}
+    assert Config.from_env(empty.get) == Config()
+
+
+def test_contract_defaults() -> None:
+    empty: dict[str, str] = {}
+    config = Config.from_env(empty.get)
+    assert (config.host, config.port, config.admin_host, config.admin_port) == ("127.0.0.1", 8000, "127.0.0.1", 9000)
+    assert (config.log_level, config.log_format) == ("info", "json")
+    assert (config.shutdown_drain, config.shutdown_timeout, config.max_body_bytes) == (0.0, 10.0, 65536)
+    assert (config.faults_enabled, config.profiling_enabled) == (False, False)
+    assert (config.environment, config.service_name, config.otlp_protocol) == ("local", "svc", "grpc")
+    assert (config.otlp_endpoint, config.sentry_dsn) == (None, None)
+
+
+def test_empty_value_means_unset() -> None:
+    assert Config.from_env({"PORT": "", "LOG_LEVEL": ""}.get) == Config()
+
+
+def test_values_are_parsed_to_their_types() -> None:
+    env = {
+        "PORT": " 0 ",
+        "LOG_LEVEL": "DEBUG",
+        "LOG_FORMAT": "Console",
+        "SHUTDOWN_DRAIN": "1.5",
+        "FAULTS_ENABLED": "yes",
+        "OTEL_SDK_DISABLED": "0",
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20x, x-tenant=a",
+        "OTEL_TRACES_SAMPLER_ARG": "0.25",
+    }
+    config = Config.from_env(env.get)
+    assert config.port == 0
+    assert config.log_level == "debug"
+    assert config.log_format == "console"
+    assert config.shutdown_drain == 1.5
+    assert config.faults_enabled is True
+    assert config.otel_disabled is False
+    assert config.otlp_headers == (("authorization", "Bearer%20x"), ("x-tenant", "a"))
+    assert config.sampler_arg == 0.25
+
+
+def test_config_is_frozen() -> None:
+    config = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.port = 1  # type: ignore[misc]
+
+
+def test_every_variable_has_a_bad_value_case() -> None:
+    assert set(BAD_VALUES) == {s.env for s in SETTINGS}
+
+
+@pytest.mark.parametrize("env", list(BAD_VALUES))
+def test_bad_value_is_one_problem_naming_the_variable_and_what_it_accepts(env: str) -> None:
+    raw, accepts = BAD_VALUES[env]
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({env: raw}.get)
+    shown = "<redacted>" if env in SECRET_ENVS else repr(raw)
+    assert caught.value.problems == [f"{env}={shown} {accepts}"]
+
+
+@pytest.mark.parametrize(
+    ("env", "raw"),
+    [
+        ("PORT", "-1"),
+        ("PORT", "8000.0"),
+        ("SHUTDOWN_DRAIN", "nan"),
+        ("SHUTDOWN_TIMEOUT", "inf"),
+        ("OTEL_TRACES_SAMPLER_ARG", "-0.1"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "=value"),
+        ("SENTRY_DSN", "https://key@sentry.example.com/"),
+        ("HOST", "user@host"),
+    ],
+)
+def test_edge_values_are_rejected(env: str, raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({env: raw}.get)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"{env}=")
+
+
+def test_all_bad_variables_are_reported_together_in_declaration_order() -> None:
+    env = {"LOG_LEVEL": "loud", "PORT": "abc", "FAULTS_ENABLED": "maybe", "HOST": "127.0.0.1"}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env.get)
+    assert caught.value.problems == [
+        "PORT='abc' is not an integer (0-65535)",
+        "LOG_LEVEL='loud' is not one of debug|info|warning|error",
+        "FAULTS_ENABLED='maybe' is not a boolean (true|false)",
+    ]
+    assert str(caught.value) == "\n".join(caught.value.problems)
+
+
+@pytest.mark.parametrize("env", SECRET_ENVS)
+def test_secret_values_are_redacted_in_errors(env: str) -> None:
+    raw = BAD_VALUES[env][0]
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({env: raw}.get)
+    assert "s3cret" in raw
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.problems[0].startswith(f"{env}=<redacted> ")
+
+
+def test_secrets_include_the_sentry_dsn_and_the_otlp_headers() -> None:
+    assert {"SENTRY_DSN", "OTEL_EXPORTER_OTLP_HEADERS"} <= set(SECRET_ENVS)
+
+
+def test_help_table_lists_every_variable_with_its_default() -> None:
+    lines = help_table().splitlines()
+    assert lines[0].split() == ["VARIABLE", "DEFAULT", "MEANING"]
+    for setting, line in zip(SETTINGS, lines[1:], strict=True):
+        assert line.split()[0] == setting.env
+        assert line.split()[1] == (setting.default if setting.default is not None else "-")
+        assert setting.help in line
+
+
+def test_markdown_table_has_one_row_per_variable() -> None:
+    rows = markdown_table().splitlines()
+    assert rows[:2] == ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    assert [row.split("|")[1].strip() for row in rows[2:]] == [f"`{s.env}`" for s in SETTINGS]

@@ -1,0 +1,1 @@
+"""Shared test helpers: start the real service and wait for it, poll with deadlines."""
