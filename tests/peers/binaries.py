@@ -16,6 +16,7 @@ ENV_VARS = {
     "docker-compose": "DOCKER_COMPOSE_BIN",
     "kustomize": "KUSTOMIZE_BIN",
     "otelcol-validate": "OTELCOL_VALIDATE_BIN",
+    "wrk": "WRK_BIN",
 }
 
 
