@@ -76,8 +76,9 @@ def test_the_markdown_table_has_a_row_per_variant_with_ratios_to_a(report: Path)
     assert table[0].startswith("| (a) bare Litestar |")
     assert table[1].startswith("| (b) svc, full telemetry |")
     assert "| 100% |" in table[0]
+    header = next(line for line in text.splitlines() if line.startswith("| Variant | req/s |"))
     for row in table:
-        assert row.count("|") == 11, row  # 10 columns
+        assert row.count("|") == header.count("|"), row  # one cell per column of the header
     assert "## Targets" in text
     assert "(b) >= 50 % of (a)" in text
 
