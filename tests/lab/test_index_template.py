@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.log_contract import all_fields
+
 from .es_mapping import flat_properties, object_conflicts
 from .files import FLUENT_BIT, ILM_POLICY, INDEX_TEMPLATE, load_json
 from .fluentbit import Pipeline
@@ -15,33 +17,7 @@ from .fluentbit import Pipeline
 # The contract's log fields and JSON types (/tmp/svc-contract.md, "Logs"), plus what the lab adds: svc's listener
 # lines (server.address/server.port/labels.listener) and the container fields Fluent Bit lifts from the driver.
 CONTRACT_FIELDS: dict[str, type] = {
-    "@timestamp": str,
-    "log.level": str,
-    "message": str,
-    "log.logger": str,
-    "service.name": str,
-    "service.version": str,
-    "service.environment": str,
-    "event.dataset": str,
-    "trace.id": str,
-    "span.id": str,
-    "http.request.method": str,
-    "http.route": str,
-    "url.path": str,
-    "http.response.status_code": int,
-    "http.response.body.bytes": int,
-    "event.duration": int,
-    "client.address": str,
-    "user_agent.original": str,
-    "http.request.id": str,
-    "http.version": str,
-    "error.type": str,
-    "error.message": str,
-    "error.stack_trace": str,
-    "link.slug": str,
-    "server.address": str,
-    "server.port": int,
-    "labels.listener": str,
+    **all_fields(),
     "container.id": str,
     "container.name": str,
     # Added by the Kubernetes Fluent Bit pipelines (deploy/k8s/logging), from the kubelet's log file name.

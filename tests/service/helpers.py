@@ -16,6 +16,7 @@ from litestar.types import ASGIApp
 from svc.app import create_app
 from svc.config import Config
 from svc.logs import ConsoleFormatter, EcsJsonFormatter
+from tests.support.log_contract import ACCESS_FIELDS, ALWAYS_FIELDS, ERROR_FIELDS, all_fields
 
 __all__ = [
     "ACCESS_FIELDS",
@@ -37,42 +38,9 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 DATASETS = frozenset({"svc.access", "svc.app", "svc.server"})
 
-# The contract's log schema: field -> type. ints are checked as "int and not bool".
-ALWAYS_FIELDS: dict[str, type] = {
-    "@timestamp": str,
-    "log.level": str,
-    "message": str,
-    "log.logger": str,
-    "service.name": str,
-    "service.version": str,
-    "service.environment": str,
-    "event.dataset": str,
-}
-ACCESS_FIELDS: dict[str, type] = {
-    "http.request.method": str,
-    "http.route": str,
-    "url.path": str,
-    "http.response.status_code": int,
-    "http.response.body.bytes": int,
-    "event.duration": int,
-    "client.address": str,
-    "user_agent.original": str,
-    "http.request.id": str,
-    "http.version": str,
-}
-ERROR_FIELDS: dict[str, type] = {"error.type": str, "error.message": str, "error.stack_trace": str}
-OPTIONAL_FIELDS: dict[str, type] = {
-    "trace.id": str,
-    "span.id": str,
-    "link.slug": str,
-    # App lines written while a request is served carry its id too.
-    "http.request.id": str,
-    # The startup lines that announce each listener (the test helpers find the ports through them).
-    "server.address": str,
-    "server.port": int,
-    "labels.listener": str,
-}
-KNOWN_FIELDS: dict[str, type] = {**ALWAYS_FIELDS, **ACCESS_FIELDS, **ERROR_FIELDS, **OPTIONAL_FIELDS}
+# The contract's log schema (tests/support/log_contract.py); ints are checked as "int and not bool".
+# App lines written while a request is served carry its id too (http.request.id, an access field).
+KNOWN_FIELDS: dict[str, type] = all_fields()
 
 
 def field_type_errors(line: dict[str, Any]) -> list[str]:
