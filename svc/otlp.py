@@ -14,6 +14,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -162,16 +163,19 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(b"\x39" + _pack_fixed64(span.start_time))
     if span.end_time:
         parts.append(b"\x41" + _pack_fixed64(span.end_time))
-    parts += _attributes(b"\x4a", span.attributes)
+    # The span's own containers, not its read-only views: a MappingProxy over BoundedAttributes goes through
+    # the Mapping ABC key by key, and events/links copy to tuples; together a fifth of the encoding time.
+    attributes = span._attributes
+    parts += _attributes(b"\x4a", attributes._dict if isinstance(attributes, BoundedAttributes) else attributes)
     parts.append(_uint(b"\x50", span.dropped_attributes))
-    for event in span.events:
+    for event in span._events or ():
         event_parts = [b"\x09" + _pack_fixed64(event.timestamp) if event.timestamp else b""]
         event_parts.append(_string(b"\x12", event.name))
         event_parts += _attributes(b"\x1a", event.attributes)
         event_parts.append(_uint(b"\x20", event.dropped_attributes))
         parts.append(_field(b"\x5a", b"".join(event_parts)))
     parts.append(_uint(b"\x60", span.dropped_events))
-    for link in span.links:
+    for link in span._links or ():
         link_parts = [
             b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big"),
             b"\x12\x08" + link.context.span_id.to_bytes(8, "big"),

@@ -19,6 +19,7 @@ from svc.buildinfo import BuildInfo
 from svc.config import Config
 from svc.otlp import FastGrpcSpanExporter as GrpcExporter
 from svc.otlp import FastHttpSpanExporter as HttpExporter
+from svc.spans import LeanTracerProvider
 
 __all__ = ["CountingExporter", "DropCountingProcessor", "build_tracer_provider", "make_sampler", "shutdown_tracing"]
 
@@ -158,7 +159,7 @@ def build_tracer_provider(
             "deployment.environment.name": config.environment,
         }
     )
-    provider = TracerProvider(resource=resource, sampler=make_sampler(config.sampler, config.sampler_arg))
+    provider = LeanTracerProvider(resource=resource, sampler=make_sampler(config.sampler, config.sampler_arg))
     exporter = _otlp_exporter(config)
     if exporter is not None:
         _throttle_exporter_logs()
