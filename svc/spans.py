@@ -54,10 +54,7 @@ class LeanSpan(Span):
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         bounded = cast(BoundedAttributes, self._attributes)
-        limit = bounded.maxlen
-        if (limit is not None and len(bounded) + len(attributes) > limit) or not _plain(
-            attributes, bounded.max_value_len
-        ):
+        if not _copyable(attributes, len(bounded), bounded.maxlen, bounded.max_value_len):
             super().set_attributes(attributes)
             return
         with self._lock:
@@ -83,9 +80,9 @@ class LeanSpan(Span):
         self._span_processor.on_end(self)
 
 
-def _plain(attributes: Mapping[str, Any], max_value_len: int | None) -> bool:
-    """True if the SDK's cleaning would keep attributes exactly as they are."""
-    if max_value_len is not None:
+def _copyable(attributes: Mapping[str, Any], stored: int, maxlen: int | None, max_value_len: int | None) -> bool:
+    """True if adding attributes to stored ones could neither drop nor change any: the SDK would keep them as is."""
+    if max_value_len is not None or (maxlen is not None and stored + len(attributes) > maxlen):
         return False
     return all(type(value) in _PLAIN and type(key) is str and key != "" for key, value in attributes.items())
 
@@ -136,9 +133,7 @@ class LeanTracer(Tracer):
             limits.max_span_attributes, None, immutable=False, max_value_len=limits.max_span_attribute_length
         )
         if result.attributes:
-            limit = limits.max_span_attributes
-            fits = limit is None or len(result.attributes) <= limit
-            if fits and _plain(result.attributes, limits.max_span_attribute_length):
+            if _copyable(result.attributes, 0, limits.max_span_attributes, limits.max_span_attribute_length):
                 bounded._dict.update(result.attributes)
             else:
                 bounded._set_items(result.attributes)

@@ -133,6 +133,7 @@ def test_a_child_of_a_remote_parent_keeps_its_trace_and_sampling() -> None:
     lean.start_span("GET", context=set_span_in_context(NonRecordingSpan(remote))).end()
     (span,) = memory.get_finished_spans()
     assert span.context.trace_id == 0xABC
+    assert span.context.trace_flags.sampled
     assert span.parent == remote
 
 
