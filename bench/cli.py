@@ -2,6 +2,7 @@
 
     uv run python -m bench                      # the full report (~10 min): bench/results/latest.{json,md,png}
     uv run python -m bench --rss-seconds 300    # ... plus the 5-minute RSS check of (d): bench/results/rss.*
+                                                # (with each server's Python heap beside its RSS: bench/heap.py)
     uv run python -m bench --variants a,b --rounds 1 --duration 3 --warmup 1 --out /tmp/b   # a quick look
 
 Needs wrk (`apt-get install -y wrk`) and taskset; Go for variant (f).

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from bench.heap import heap_stats, install_hook
 from bench.receivers import Backends, free_port, running_backends
 from svc.db import SCHEMA
 
@@ -461,8 +462,12 @@ class Context:
     go_binary: Path | None
 
 
-def _start(ctx: Context, key: str, tag: str) -> tuple[Server, float]:
+def _start(ctx: Context, key: str, tag: str, extra_env: dict[str, str] | None = None) -> tuple[Server, float]:
     launch = launch_for(key, ctx.db, ctx.backends, ctx.go_binary, ctx.settings.baseline)
+    for name, value in (extra_env or {}).items():
+        # PYTHONPATH may already name the baseline tree: both stay on it.
+        old = launch.env.get(name) if name == "PYTHONPATH" else None
+        launch.env[name] = f"{value}{os.pathsep}{old}" if old else value
     server = Server(launch, ctx.settings.server_cpu, ctx.workdir / f"{key}-{tag}.log")
     try:
         startup = server.wait_ready(ctx.settings.path)
@@ -548,8 +553,11 @@ def measure(ctx: Context, key: str, round_no: int) -> dict[str, Any]:
 def rss_check(ctx: Context, key: str) -> dict[str, Any]:
     """Load the variant for rss_seconds, sampling VmRSS every second; flat means no growth after warm-up."""
     s = ctx.settings
-    server, startup = _start(ctx, key, "rss")
+    # Python servers get the heap probe (a SIGUSR1 handler); the Go binary would die of the signal.
+    heap_dir = None if key == "f" else ctx.workdir / "heap"
+    server, startup = _start(ctx, key, "rss", install_hook(heap_dir) if heap_dir else None)
     samples: list[tuple[float, float]] = []
+    heap: dict[str, Any] = {}
     try:
         port = server.launch.port
         if s.warmup > 0:
@@ -562,7 +570,12 @@ def rss_check(ctx: Context, key: str) -> dict[str, Any]:
             text=True,
         )
         while load.poll() is None:
-            samples.append((round(time.monotonic() - start, 2), status_kib(server.pids(), "VmRSS") / 1024))
+            elapsed = time.monotonic() - start
+            samples.append((round(elapsed, 2), status_kib(server.pids(), "VmRSS") / 1024))
+            # The heap at the two points the RSS verdict compares: the end of the first quarter and the end.
+            for point, at in (("start", s.rss_seconds / 4), ("end", s.rss_seconds - 2)):
+                if heap_dir is not None and point not in heap and elapsed >= at:
+                    heap[point] = heap_stats(server.proc.pid, heap_dir)
             time.sleep(1.0)
         out = load.stdout.read() if load.stdout is not None else ""
         wrk = parse_wrk(out)
@@ -577,6 +590,8 @@ def rss_check(ctx: Context, key: str) -> dict[str, Any]:
         "errors": int(wrk["status_errors"]),
         "spans_dropped": dropped,
         "peak_rss_mib": round(hwm, 1),
+        "heap_start": heap.get("start"),
+        "heap_end": heap.get("end"),
         "startup_s": round(startup, 3),
         "stop_s": round(stop_s, 3),
         "killed_on_stop": killed,

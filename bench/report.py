@@ -199,24 +199,36 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _heap(check: dict[str, Any], field: str, digits: int = 1) -> str:
+    start, end = check.get("heap_start"), check.get("heap_end")
+    if not start or not end:
+        return "-"
+    return f"{_fmt(start[field], digits)} -> {_fmt(end[field], digits)}"
+
+
 def render_rss_markdown(report: dict[str, Any], heading: str = "#") -> str:
-    """The RSS-flat check as a table."""
+    """The RSS-flat check as a table, with the Python heap beside it (bench/heap.py)."""
     lines = [
         f"{heading} RSS under sustained load",
         "",
         "VmRSS sampled every second under wrk load; growth is measured from the end of the first quarter "
-        "(after warm-up) to the end. Flat means at most 4 MiB of growth.",
+        "(after warm-up) to the end. Flat means at most 4 MiB of growth. At the same two points the server "
+        "reported its Python heap (sys._debugmallocstats over SIGUSR1, bench/heap.py): *live* is the bytes "
+        "in the small objects (up to 512 B, pymalloc's) the program holds, *arenas* the 1 MiB pymalloc arenas "
+        "mapped. Larger objects and C allocations are in neither. Arenas growing while live stays flat is "
+        "pymalloc keeping freed memory for reuse.",
         "",
         "| Variant | seconds | requests | RSS after 1st quarter MiB | RSS at end MiB | growth MiB | "
-        "slope MiB/min (2nd half) | spans dropped | flat |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "slope MiB/min (2nd half) | Python live MiB | pymalloc arenas | spans dropped | flat |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for check in report["rss"].values():
         dropped = "-" if check["spans_dropped"] is None else f"{check['spans_dropped']:,.0f}"
         lines.append(
             f"| {check['label']} | {check['samples'][-1][0]:.0f} | {check['requests']:,} | "
             f"{_fmt(check['rss_start_mib'])} | {_fmt(check['rss_end_mib'])} | {_fmt(check['growth_mib'])} | "
-            f"{_fmt(check['slope_mib_per_min'], 2)} | {dropped} | {'yes' if check['flat'] else '**no**'} |"
+            f"{_fmt(check['slope_mib_per_min'], 2)} | {_heap(check, 'live_mib')} | {_heap(check, 'arenas', 0)} | "
+            f"{dropped} | {'yes' if check['flat'] else '**no**'} |"
         )
     return "\n".join(lines)
 

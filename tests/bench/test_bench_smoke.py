@@ -95,3 +95,14 @@ def test_the_rss_check_reports_a_verdict(report: Path) -> None:
     assert len(check["samples"]) >= 2
     assert isinstance(check["flat"], bool)
     assert "RSS under sustained load" in (report / "rss.md").read_text()
+
+
+def test_the_rss_check_reads_the_servers_python_heap_at_both_points(report: Path) -> None:
+    check = _load(report / "rss.json")["rss"]["d-refused"]
+    for point in ("heap_start", "heap_end"):
+        heap = check[point]
+        assert heap is not None, point
+        assert heap["arenas"] >= 1
+        assert 0 < heap["live_mib"] <= heap["arenas_mib"]
+    row = next(line for line in (report / "rss.md").read_text().splitlines() if line.startswith("| (d)"))
+    assert " -> " in row  # live and arena columns filled in
