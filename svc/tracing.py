@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -38,6 +39,8 @@ EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http._common",
 )
 EXPORTER_LOG_INTERVAL = 60.0
+# A full collection takes ~10 ms of the export thread (measured at svc's heap size), holding the GIL.
+FAILED_EXPORT_COLLECT_INTERVAL = 5.0
 
 
 class _OncePerInterval(logging.Filter):
@@ -100,20 +103,35 @@ def _otlp_exporter(config: Config) -> SpanExporter | None:
 
 
 class CountingExporter(SpanExporter):
-    """Wraps an exporter to count the spans a failed export loses."""
+    """Wraps an exporter to count the spans a failed export loses, and to free them right away."""
 
     def __init__(self, inner: SpanExporter, on_drop: Callable[[int], None]) -> None:
         self._inner = inner
         self._on_drop = on_drop
+        self._last_collect = -FAILED_EXPORT_COLLECT_INTERVAL
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        batch = list(spans)
         try:
-            result = self._inner.export(spans)
+            result = self._inner.export(batch)
         except Exception:
             result = SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
-            self._on_drop(len(spans))
+            self._on_drop(len(batch))
+            self._free_failed_export(batch)
         return result
+
+    def _free_failed_export(self, batch: list[ReadableSpan]) -> None:
+        # The SDK's OTLP exporters keep the error of a failed export on an object their own frame refers to:
+        # a reference cycle (error -> traceback -> frame -> error) that holds the batch and the encoded request.
+        # It lives through the retries, so it is only freed by a full collection, which the service rarely
+        # runs: with a backend down, RSS grew by about 0.4 MiB a minute (bench/results/rss-900s). Emptying
+        # our copy of the batch frees the spans now; one full collection, at most every interval, frees the rest.
+        batch.clear()
+        now = time.monotonic()
+        if now - self._last_collect >= FAILED_EXPORT_COLLECT_INTERVAL:
+            self._last_collect = now
+            gc.collect()
 
     def shutdown(self) -> None:
         self._inner.shutdown()

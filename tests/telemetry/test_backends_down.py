@@ -3,13 +3,21 @@ the losses are counted in svc_telemetry_dropped_total; and the service still sto
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from collections.abc import Iterator
+from typing import cast
 
 import httpx
 import pytest
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from svc.main import FLUSH_TIMEOUT
+from svc.otlp import FastGrpcSpanExporter, FastHttpSpanExporter
+from svc.tracing import CountingExporter
 from tests.support.polling import wait_for
 from tests.telemetry.conftest import StartService
 from tests.telemetry.receivers import RefusingPort
@@ -127,3 +135,32 @@ def test_a_dead_sentry_endpoint_does_not_write_a_log_line_per_lost_event(
     ]
     assert len([line for line in lines if line.get("error.type") == "InjectedFaultError"]) == faults
     assert len(other) < faults / 2, other
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_failed_export_frees_its_spans_at_once(dead_otlp: RefusingPort, protocol: str) -> None:
+    # The SDK's exporters keep a failed export's batch in a reference cycle; with automatic collection off,
+    # only svc's own cleanup can free it before export() returns.
+    inner: SpanExporter
+    if protocol == "grpc":
+        inner = FastGrpcSpanExporter(endpoint=dead_otlp.url, timeout=0.3, meter_provider=NoOpMeterProvider())
+    else:
+        inner = FastHttpSpanExporter(
+            endpoint=f"{dead_otlp.url}/v1/traces", timeout=0.3, meter_provider=NoOpMeterProvider()
+        )
+    exporter = CountingExporter(inner, lambda n: None)
+    tracer = TracerProvider().get_tracer("test")
+    spans: list[ReadableSpan] = []
+    for i in range(64):
+        span = tracer.start_span(f"span-{i}")
+        span.end()
+        spans.append(cast(ReadableSpan, span))
+    alive = [weakref.ref(span) for span in spans]
+    gc.disable()
+    try:
+        assert exporter.export(spans) is SpanExportResult.FAILURE
+        del spans, span
+        assert sum(ref() is not None for ref in alive) == 0
+    finally:
+        gc.enable()
+        exporter.shutdown()
