@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = ["SETTINGS", "Config", "ConfigError", "Getenv", "Setting", "help_table", "markdown_table"]
 
@@ -27,6 +29,11 @@ SAMPLERS = (
 )
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
+# Host names: dot-separated labels of letters, digits, inner hyphens (RFC 1123) and underscores (Compose service
+# names); at least one letter, so a mistyped IPv4 address such as 300.1.1.1 is not taken for a name.
+_HOSTNAME = re.compile(r"(?=.*[A-Za-z])(?!-)[\w-]{1,63}(?<!-)(\.(?!-)[\w-]{1,63}(?<!-))*\.?", re.ASCII)
+# What gRPC metadata accepts as a key (the HTTP exporter's header names are a superset).
+_HEADER_KEY = re.compile(r"[0-9a-z_.-]+")
 
 
 class ConfigError(Exception):
@@ -108,26 +115,52 @@ def _text(raw: str) -> str:
 
 def _host(raw: str) -> str:
     value = raw.strip()
-    if not value or any(c.isspace() or c in "/?#@" for c in value):
+    if not _is_ip_address(value) and not _HOSTNAME.fullmatch(value):
         raise _InvalidError("is not a host name or IP address")
     return value
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _http_url(raw: str) -> str:
     value = raw.strip()
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _has_valid_port(parts):
         raise _InvalidError("is not an http(s) URL")
     return value
 
 
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018  # the property raises ValueError for a non-numeric or out-of-range port
+    except ValueError:
+        return False
+    return True
+
+
 def _sentry_dsn(raw: str) -> str:
+    # The Sentry SDK's own DSN rules (sentry_sdk.utils.Dsn, not public API), restated so a DSN the SDK would reject
+    # at start is a config error here; tests/service/test_config.py checks them against the installed SDK's Client.
     value = raw.strip()
     parts = urlsplit(value)
-    project = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username or not project:
+    accepted = parts.scheme in ("http", "https") and parts.hostname is not None and bool(parts.username)
+    if not accepted or not _has_valid_port(parts) or not _is_integer(parts.path.rsplit("/", 1)[-1]):
         raise _InvalidError("is not a Sentry DSN (https://<key>@<host>/<project>)")
     return value
+
+
+def _is_integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _headers(raw: str) -> tuple[tuple[str, str], ...]:
@@ -137,7 +170,7 @@ def _headers(raw: str) -> tuple[tuple[str, str], ...]:
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        if not sep or not _HEADER_KEY.fullmatch(key.strip().lower()) or any(ord(c) < 32 for c in value):
             raise _InvalidError("is not a list of key=value pairs separated by commas")
         pairs.append((key.strip().lower(), value.strip()))
     return tuple(pairs)
@@ -258,6 +291,7 @@ class Config:
             except _InvalidError as err:
                 shown = "<redacted>" if setting.secret else repr(raw)
                 problems.append(f"{setting.env}={shown} {err}")
+        problems += _clashes(values)
         if problems:
             raise ConfigError(problems)
         return cls(**values)
@@ -265,6 +299,14 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (tests and benchmarks build variants this way)."""
         return dataclasses.replace(self, **changes)
+
+
+def _clashes(values: dict[str, Any]) -> list[str]:
+    """Problems between variables that are each valid alone."""
+    port, admin_port = values.get("port"), values.get("admin_port")
+    if port is not None and port == admin_port and port != 0:
+        return [f"ADMIN_PORT={str(admin_port)!r} is the same port as PORT (each listener needs its own, or 0)"]
+    return []
 
 
 def help_table() -> str:

@@ -22,30 +22,22 @@ import uvloop
 from svc.admin import create_admin_app
 from svc.app import build_litestar, create_app
 from svc.buildinfo import BuildInfo, read_build_info
-from svc.config import Config, ConfigError, Getenv, help_table
+from svc.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, answer, version_line
+from svc.config import Config, Getenv
 from svc.db import Database
 from svc.health import Lifecycle, Phase
 from svc.logs import configure_logging
 from svc.telemetry import Telemetry
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main", "openapi_document", "run", "tune_gc"]
+__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "openapi_document", "run", "tune_gc"]
 
 log = logging.getLogger("svc.main")
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 # How long telemetry may take to flush at exit: bounded, so a dead collector cannot hold the process.
 FLUSH_TIMEOUT = 3.0
 STARTUP_TIMEOUT = 10.0
 GC_GEN0_THRESHOLD = 7000
-
-USAGE = """usage: svc [--help | openapi]
-
-Serves the svc API on HOST:PORT and metrics on ADMIN_HOST:ADMIN_PORT.
-Configured only by environment variables:
-
-"""
+UVICORN_LOG_LEVEL = "warning"
 
 
 class _Server(uvicorn.Server):
@@ -77,6 +69,10 @@ def _server(app: object, config: Config) -> _Server:
             app,  # type: ignore[arg-type]
             lifespan="on",
             log_config=None,
+            # uvicorn's info lines (started, waiting for startup, shutting down, finished) come once per server and
+            # name neither listener: svc writes one line per listener and a summary instead, so uvicorn says only
+            # what went wrong.
+            log_level=UVICORN_LOG_LEVEL if config.log_level in ("debug", "info") else config.log_level,
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=math.ceil(config.shutdown_timeout),
@@ -181,7 +177,12 @@ async def serve(config: Config, build: BuildInfo, stop: threading.Event | None =
         watcher.cancel()
     await asyncio.to_thread(telemetry.shutdown, FLUSH_TIMEOUT)
     code = max(public_code, admin_code)
-    log.info("stopped", extra={"event.dataset": "svc.server"})
+    log.info(
+        "stopped: both listeners closed, exit code %d after %.1f s",
+        code,
+        lifecycle.uptime(),
+        extra={"event.dataset": "svc.server"},
+    )
     return code
 
 
@@ -207,26 +208,16 @@ def run(
     Logs go to stdout, one JSON object per line; config errors go to stderr, one line per bad variable.
     """
     stderr = stderr or sys.stderr
-    args = list(argv[1:])
-    if args and args[0] in ("-h", "--help"):
-        stdout.write(USAGE + help_table() + "\n")
-        return EXIT_OK
-    try:
-        config = Config.from_env(getenv)
-    except ConfigError as err:
-        for problem in err.problems:
-            stderr.write(f"config error: {problem}\n")
-        return EXIT_CONFIG
-    if args == ["openapi"]:
+    answered = answer(argv, getenv, stdout, stderr)
+    if isinstance(answered, int):
+        return answered
+    config = answered.config
+    if answered.name == "openapi":
         stdout.write(openapi_document(config).decode())
         return EXIT_OK
-    if args:
-        stderr.write(f"svc: unknown arguments {' '.join(args)!r}; see svc --help\n")
-        return EXIT_CONFIG
     build = read_build_info()
     configure_logging(config, build.version, stdout)
-    commit = (build.commit or "unknown")[:12]
-    log.info("svc %s (%s) starting, pid %d", build.version or "unknown", commit, os.getpid())
+    log.info("%s starting, pid %d", version_line(build), os.getpid())
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(serve(config, build, stop))
 
@@ -240,9 +231,3 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def main() -> None:
-    """Console-script entry point."""
-    tune_gc()
-    sys.exit(run(sys.argv, os.environ.get, sys.stdout))

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from svc.buildinfo import read_build_info
 from svc.config import SETTINGS, Config
 from svc.main import openapi_document, run
+from tests.service.test_config import BAD_VALUES, SECRET_ENVS
 from tests.support.service import REPO, base_env, log_lines
 
 
@@ -129,3 +131,48 @@ def test_console_script_help_lists_every_variable() -> None:
     assert done.returncode == 0, done.stderr
     for setting in SETTINGS:
         assert setting.env in done.stdout
+
+
+def test_version_prints_version_commit_and_dirty_flag() -> None:
+    build = read_build_info()
+    code, out, err = _run(["svc", "--version"], {"PORT": "abc"})
+    assert (code, err) == (0, "")
+    assert build.commit is not None, "the tests run from a git checkout"
+    dirty = "dirty" if build.dirty else "clean"
+    assert out == f"svc {build.version} commit {build.commit[:12]} {dirty}\n"
+
+
+# Every variable's bad value, the values the Sentry SDK rejects only when a client is made, and the port clash.
+PROCESS_CASES: dict[str, tuple[dict[str, str], str]] = {
+    **{f"{env}={raw!r}": ({env: raw}, env) for env, (raw, _) in BAD_VALUES.items()},
+    "SENTRY_DSN project not a number": ({"SENTRY_DSN": "https://key@sentry.example.com/notanumber"}, "SENTRY_DSN"),
+    "SENTRY_DSN project 1x": ({"SENTRY_DSN": "https://key@sentry.example.com/1x"}, "SENTRY_DSN"),
+    "SENTRY_DSN port out of range": ({"SENTRY_DSN": "https://key@sentry.example.com:70000/1"}, "SENTRY_DSN"),
+    "PORT equals ADMIN_PORT": ({"PORT": "8123", "ADMIN_PORT": "8123"}, "ADMIN_PORT"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROCESS_CASES))
+def test_process_exits_2_with_one_line_naming_the_variable(case: str, tmp_path: Path) -> None:
+    env, named = PROCESS_CASES[case]
+    done = _cli([], {**base_env(tmp_path), **env})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"config error: {named}="), line
+    if named in SECRET_ENVS:
+        assert env[named] not in line
+
+
+def test_the_light_commands_import_no_server_stack() -> None:
+    # --help, --version and config errors must answer at once: none of the heavy libraries may be imported for them.
+    probe = (
+        "import io, sys\n"
+        "from svc.cli import answer\n"
+        "for argv, env in ((['svc', '--help'], {}), (['svc', '--version'], {}), (['svc'], {'PORT': 'x'})):\n"
+        "    answer(argv, env.get, io.StringIO(), io.StringIO())\n"
+        "heavy = ('litestar', 'uvicorn', 'opentelemetry', 'sentry_sdk', 'orjson', 'svc.main', 'svc.app')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.strip() == "[]"

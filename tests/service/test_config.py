@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import sentry_sdk
 
 from svc.config import SETTINGS, Config, ConfigError, help_table, markdown_table
 
@@ -132,7 +133,14 @@ def test_bad_value_is_one_problem_naming_the_variable_and_what_it_accepts(env: s
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "=value"),
         ("SENTRY_DSN", "https://key@sentry.example.com/"),
+        ("SENTRY_DSN", "https://key@sentry.example.com/notanumber"),
+        ("SENTRY_DSN", "https://key@sentry.example.com:99999/1"),
         ("HOST", "user@host"),
+        ("HOST", "300.1.1.1"),
+        ("HOST", "-svc"),
+        ("ADMIN_HOST", "a..b"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:port"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x tenant=a"),
     ],
 )
 def test_edge_values_are_rejected(env: str, raw: str) -> None:
@@ -181,3 +189,74 @@ def test_markdown_table_has_one_row_per_variable() -> None:
     rows = markdown_table().splitlines()
     assert rows[:2] == ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     assert [row.split("|")[1].strip() for row in rows[2:]] == [f"`{s.env}`" for s in SETTINGS]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "svc", "svc_api.lab.example."])
+def test_host_names_and_ip_addresses_are_accepted(host: str) -> None:
+    assert Config.from_env({"HOST": host, "ADMIN_HOST": host}.get).host == host
+
+
+def test_the_same_nonzero_port_for_both_listeners_is_one_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({"PORT": "8080", "ADMIN_PORT": " 8080"}.get)
+    assert caught.value.problems == ["ADMIN_PORT='8080' is the same port as PORT (each listener needs its own, or 0)"]
+
+
+def test_the_default_admin_port_clashes_with_port_9000() -> None:
+    with pytest.raises(ConfigError):
+        Config.from_env({"PORT": "9000"}.get)
+
+
+def test_port_0_for_both_listeners_is_fine() -> None:
+    config = Config.from_env({"PORT": "0", "ADMIN_PORT": "0"}.get)
+    assert (config.port, config.admin_port) == (0, 0)
+
+
+# DSNs on both sides of each rule the Sentry SDK applies when a client is made (scheme, host, port, key, project).
+DSNS = [
+    "https://key@o1.ingest.sentry.io/42",
+    "http://lab@sentry-sink:8969/1",
+    "https://key:secret@sentry.example.com/prefix/7",
+    "https://key@[::1]:9000/3",
+    "https://key@host/notanumber",
+    "https://key@host/1x",
+    "https://key@host/1/",
+    "https://key@host/",
+    "https://key@host",
+    "https://key@host:99999/1",
+    "https://key@host:port/1",
+    "https://@host/1",
+    "https://host/1",
+    "https://key@/1",
+    "ftp://key@host/1",
+    "key@host/1",
+    "not-a-dsn",
+]
+
+
+def _sdk_accepts(dsn: str) -> bool:
+    # The public way to ask the SDK: a client is made from the DSN, or the constructor raises (BadDsn, ValueError).
+    try:
+        client = sentry_sdk.Client(dsn=dsn, default_integrations=False, auto_enabling_integrations=False)
+    except Exception:
+        return False
+    client.close(timeout=0)
+    return True
+
+
+def _config_accepts(dsn: str) -> bool:
+    try:
+        Config.from_env({"SENTRY_DSN": dsn}.get)
+    except ConfigError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("dsn", DSNS)
+def test_sentry_dsn_is_accepted_exactly_when_the_installed_sentry_sdk_accepts_it(dsn: str) -> None:
+    assert _config_accepts(dsn) == _sdk_accepts(dsn), f"svc.config and sentry_sdk disagree on {dsn!r}"
+
+
+def test_the_dsn_cases_cover_both_verdicts() -> None:
+    verdicts = {_sdk_accepts(dsn) for dsn in DSNS}
+    assert verdicts == {True, False}

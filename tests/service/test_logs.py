@@ -109,7 +109,17 @@ def test_startup_logs_the_ports_chosen_for_port_0(real_run: Run) -> None:
 
 
 def test_stopped_is_logged_last(real_run: Run) -> None:
-    assert real_run.lines[-1]["message"] == "stopped"
+    assert real_run.lines[-1]["message"].startswith("stopped: both listeners closed, exit code 0 after ")
+
+
+def test_server_lines_are_one_start_line_then_one_line_per_listener_then_one_stop_summary(real_run: Run) -> None:
+    server = [line for line in real_run.lines if line["log.logger"] == "svc.main" or "uvicorn" in line["log.logger"]]
+    messages = [line["message"] for line in server]
+    assert len(messages) == 4, messages
+    assert re.fullmatch(r"svc \S+ commit \S+ \S+ starting, pid \d+", messages[0]), messages
+    assert re.fullmatch(r"public listener on http://127\.0\.0\.1:\d+", messages[1]), messages
+    assert re.fullmatch(r"admin listener on http://127\.0\.0\.1:\d+", messages[2]), messages
+    assert re.fullmatch(r"stopped: both listeners closed, exit code 0 after \d+\.\d s", messages[3]), messages
 
 
 def test_one_access_line_per_request(real_run: Run) -> None:

@@ -71,7 +71,7 @@ def test_sigterm_lets_the_in_flight_request_finish_refuses_new_connections_and_e
         assert svc.wait(10) == 0
     messages = [line["message"] for line in svc.logs()]
     assert "SIGTERM received: draining" in messages
-    assert messages[-1] == "stopped"
+    assert messages[-1].startswith("stopped: ")
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_every_stdout_line_of_the_process_is_json_through_a_signal_shutdown(tmp_
         assert svc.wait(10) == 0
     lines = svc.logs()  # raises on any line that is not JSON (stderr is merged in)
     assert [(line, errors) for line in lines if (errors := field_type_errors(line))] == []
-    assert lines[-1]["message"] == "stopped"
+    assert lines[-1]["message"].startswith("stopped: ")
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ def test_sigint_drains_like_sigterm_and_exits_0(tmp_path: Path) -> None:
     with service_process(base_env(tmp_path)) as svc:
         svc.signal(signal.SIGINT)
         assert svc.wait(10) == 0
-    assert svc.logs()[-1]["message"] == "stopped"
+    assert svc.logs()[-1]["message"].startswith("stopped: ")
 
 
 @pytest.mark.slow
