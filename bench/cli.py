@@ -1,9 +1,12 @@
 """The one benchmark command.
 
-    uv run python -m bench                      # the full report (~10 min): bench/results/latest.{json,md,png}
-    uv run python -m bench --rss-seconds 300    # ... plus the 5-minute RSS check of (d): bench/results/rss.*
+    uv run python -m bench                      # the full report (~10 min): results/bench/latest.{json,md,png}
+    uv run python -m bench --rss-seconds 300    # ... plus the 5-minute RSS check of (d): results/bench/rss.*
                                                 # (with each server's Python heap beside its RSS: bench/heap.py)
+    uv run python -m bench --write-results      # the same, replacing the committed report in bench/results/
     uv run python -m bench --variants a,b --rounds 1 --duration 3 --warmup 1 --out /tmp/b   # a quick look
+
+results/ is ignored by git, so a run never dirties the checkout; --write-results regenerates the committed report.
 
 Needs wrk (`apt-get install -y wrk`) and taskset; Go for variant (f).
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from bench.harness import DEFAULT_VARIANTS, REPO, VARIANTS, Settings, run_benchmark
 from bench.report import created_now, machine_info, write_reports
+from reliability.report import add_results_arguments, results_dir
 
 __all__ = ["main"]
 
@@ -38,7 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     server_cpu, load_cpus = _cpus()
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Run svc's telemetry variants side by side and write bench/results/latest.{json,md,png}.",
+        description="Run svc's telemetry variants side by side; write latest.{json,md,png} (default results/bench/).",
         epilog="Variants: " + "; ".join(f"{k} = {v.label}" for k, v in VARIANTS.items()),
     )
     parser.add_argument("--variants", type=_keys, default=list(DEFAULT_VARIANTS), help="comma-separated keys")
@@ -51,7 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--load-cpus", type=_keys, default=[str(c) for c in load_cpus], help="wrk + receivers")
     parser.add_argument("--rss-seconds", type=int, default=0, help="RSS-flat check length (0: skip; report: 300)")
     parser.add_argument("--rss-variants", type=_keys, default=["d-refused", "d-blackhole"])
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    add_results_arguments(parser, REPO / "bench" / "results")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' stdout files (in a temp dir)")
     parser.add_argument(
         "--baseline", type=Path, help="a tree whose svc/ the `<svc variant>@base` variants run (before/after)"
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the reports; prints the Markdown table."""
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
+    out = results_dir(args)
     if args.server_cpu in [int(c) for c in args.load_cpus]:
         print("warning: server and load generator share a CPU; numbers will be pessimistic", file=sys.stderr)
     settings = Settings(
@@ -101,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         **result,
     }
-    for path in write_reports(report, args.out):
+    for path in write_reports(report, out):
         print(f"wrote {path}", file=sys.stderr)
-    md = args.out / "latest.md"
+    md = out / "latest.md"
     if md.exists() and report["variants"]:
         print(md.read_text())
     return 0

@@ -1,6 +1,6 @@
 """Where the time goes: py-spy on one variant under wrk load, summarised by thread, package and function.
 
-    uv run --group bench python -m bench.profile b [--seconds 20] [--out bench/results]
+    uv run --group bench python -m bench.profile b [--seconds 20] [--out DIR | --write-results]
 
 Writes profile-<variant>.speedscope.json (open it at https://www.speedscope.app) and profile-<variant>.md.
 py-spy comes from the `bench` dependency group.
@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from bench.harness import VARIANTS, Context, Settings, _context, _finish, _start, run_wrk, variant_of, wrk_command
+from reliability.report import add_results_arguments, results_dir
 
 __all__ = ["categorize", "main", "parse_collapsed", "summarize_profile"]
 
@@ -232,14 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=100, help="samples per second")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--gil", action="store_true", help="only samples holding the GIL (py-spy --gil)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    add_results_arguments(parser, Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = results_dir(args)
+    out.mkdir(parents=True, exist_ok=True)
     settings = Settings(variants=args.variants, connections=args.connections)
     extra = ["--gil"] if args.gil else []
     with _context(settings, args.variants) as ctx:
         for key in args.variants:
-            md = profile_variant(ctx, key, args.seconds, args.rate, args.out, extra)
+            md = profile_variant(ctx, key, args.seconds, args.rate, out, extra)
             print(md.read_text())
     return 0
 

@@ -30,7 +30,15 @@ import httpx
 
 from reliability.backends import FAULT_MODES, Mode, otlp_receiver, sentry_backend
 from reliability.load import Call, Outcome, run_load, summarize
-from reliability.report import environment, markdown_table, rss_bytes, write_result
+from reliability.report import (
+    RESULTS_DIR,
+    add_results_arguments,
+    environment,
+    markdown_table,
+    results_dir,
+    rss_bytes,
+    write_result,
+)
 from svc.errors import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE
@@ -294,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="", help="comma-separated cases as protocol:otlp_mode:sentry_mode, e.g. grpc:hang:ok"
     )
     parser.add_argument("--name", default="backend-faults", help="result file name (without extension)")
-    parser.add_argument("--out", type=Path, default=None, help="results directory (default reliability/results)")
+    add_results_arguments(parser, RESULTS_DIR)
     args = parser.parse_args(argv)
     load_before = round(os.getloadavg()[0], 2)
     cases = _cases()
@@ -334,9 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             for b, r in pairs
         ],
     }
-    kwargs = {"out_dir": args.out} if args.out else {}
     markdown = _markdown(pairs, env, args.rate, args.duration)
-    json_path, md_path = write_result(args.name, data, markdown, **kwargs)
+    json_path, md_path = write_result(args.name, data, markdown, results_dir(args))
     print(f"wrote {json_path} and {md_path}")
     return 0 if not any(r.problems() or b.problems() for b, r in pairs) else 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -12,9 +13,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "environment", "markdown_table", "rss_bytes", "write_result"]
+__all__ = [
+    "RESULTS_DIR",
+    "SCRATCH_DIR",
+    "add_results_arguments",
+    "environment",
+    "markdown_table",
+    "results_dir",
+    "rss_bytes",
+    "write_result",
+]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Where runs write unless asked to replace the committed reports: ignored by git (.gitignore), so running a script
+# never leaves the checkout dirty.
+SCRATCH_DIR = RESULTS_DIR.parent.parent / "results"
+
+
+def add_results_arguments(parser: argparse.ArgumentParser, committed: Path) -> None:
+    """--out DIR or --write-results (replace the committed reports in `committed`); default: SCRATCH_DIR/<folder>."""
+    scratch = SCRATCH_DIR / committed.parent.name
+    shown = {path: path.relative_to(SCRATCH_DIR.parent) for path in (scratch, committed)}
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--out", type=Path, default=None, help=f"results directory (default {shown[scratch]}/)")
+    group.add_argument(
+        "--write-results", action="store_true", help=f"write into {shown[committed]}/, replacing the committed reports"
+    )
+    parser.set_defaults(committed_results=committed, scratch_results=scratch)
+
+
+def results_dir(args: argparse.Namespace) -> Path:
+    """The directory a run parsed by a parser given add_results_arguments writes into."""
+    if args.out is not None:
+        return Path(args.out)
+    return Path(args.committed_results if args.write_results else args.scratch_results)
 
 
 def rss_bytes(pid: int) -> int | None:

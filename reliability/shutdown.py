@@ -30,7 +30,14 @@ from typing import Any
 import httpx
 
 from reliability.load import Call, Outcome, closed_loop_capacity, run_load, summarize, wrk_capacity
-from reliability.report import environment, markdown_table, write_result
+from reliability.report import (
+    RESULTS_DIR,
+    add_results_arguments,
+    environment,
+    markdown_table,
+    results_dir,
+    write_result,
+)
 from tests.support.service import base_env, service_process
 from tests.telemetry.receivers import OtlpGrpcReceiver
 
@@ -297,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="SHUTDOWN_TIMEOUT")
     parser.add_argument("--slow-max-ms", type=int, default=2000, help="longest GET /slow in the mix")
     parser.add_argument("--concurrency", type=int, default=1024, help="most requests in flight at once")
-    parser.add_argument("--out", type=Path, default=None, help="results directory (default reliability/results)")
+    add_results_arguments(parser, RESULTS_DIR)
     args = parser.parse_args(argv)
     load_before = round(os.getloadavg()[0], 2)
     reports = []
@@ -317,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {round_no + 1}: {json.dumps(asdict(report) | {'problems': report.problems()})[:2000]}")
     env = environment(load_before)
     data = {"environment": env, "rounds": [asdict(r) | {"problems": r.problems()} for r in reports]}
-    kwargs = {"out_dir": args.out} if args.out else {}
-    json_path, md_path = write_result("shutdown-under-load", data, _markdown(reports, env), **kwargs)
+    json_path, md_path = write_result("shutdown-under-load", data, _markdown(reports, env), results_dir(args))
     print(f"wrote {json_path} and {md_path}")
     return 0 if not any(r.problems() for r in reports) else 1
 

@@ -39,7 +39,15 @@ import httpx
 from reliability.backend_faults import scrape_dropped
 from reliability.backends import Mode, RestartableSentry
 from reliability.load import Call, Outcome, run_load, summarize
-from reliability.report import environment, markdown_table, rss_bytes, write_result
+from reliability.report import (
+    RESULTS_DIR,
+    add_results_arguments,
+    environment,
+    markdown_table,
+    results_dir,
+    rss_bytes,
+    write_result,
+)
 from tests.support.service import ServiceProcess, base_env, service_process
 from tests.telemetry.receivers import OtlpGrpcReceiver
 
@@ -365,15 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second (about 1/4 of capacity)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="results directory (default reliability/results)")
+    add_results_arguments(parser, RESULTS_DIR)
     args = parser.parse_args(argv)
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="svc-soak-") as tmp:
         result = soak(Path(tmp), minutes=args.minutes, rate=args.rate, seed=args.seed)
     env = environment(load_before)
     data = {"environment": env, **result}
-    kwargs = {"out_dir": args.out} if args.out else {}
-    json_path, md_path = write_result("soak", data, _markdown(result, env), **kwargs)
+    json_path, md_path = write_result("soak", data, _markdown(result, env), results_dir(args))
     summary = {k: v for k, v in result.items() if k not in ("rss_mib", "metric_series", "dropped", "per_phase")}
     print(json.dumps(summary | {"rss_growth_pct": result["rss_mib"]["growth_pct"]}, indent=1)[:3000])
     print(f"wrote {json_path} and {md_path}")

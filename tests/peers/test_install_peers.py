@@ -36,10 +36,11 @@ def run_installer(*peers: str, env: dict[str, str]) -> subprocess.CompletedProce
 
 def test_without_apt_it_warns_and_succeeds_on_a_laptop(bare_path: str, tmp_path: Path) -> None:
     env = {"PATH": bare_path, "HOME": str(tmp_path), "SVC_PEERS_CACHE": str(tmp_path / "cache")}
-    result = run_installer("prometheus", "compose", env=env)
+    result = run_installer("prometheus", "compose", "chromium", env=env)
     assert result.returncode == 0, result.stderr
     assert "WARNING: prometheus not installed" in result.stderr
     assert "WARNING: docker-compose not installed" in result.stderr
+    assert "WARNING: chromium not installed" in result.stderr
     assert "tests that need it will be skipped" in result.stderr
     assert read_env_file(tmp_path / "cache" / "peers.env") == {}
 
