@@ -36,6 +36,7 @@ __all__ = ["build_litestar", "create_app", "routes"]
 log = logging.getLogger("svc.app")
 
 DOCS_ASSETS = "/docs-assets"
+# Swagger UI's dist files (5.x, reads OpenAPI 3.1) from the pinned swagger-ui-bundle-v2 package; served locally.
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 

@@ -34,6 +34,8 @@ _FALSE = ("false", "0", "no", "off")
 _HOSTNAME = re.compile(r"(?=.*[A-Za-z])(?!-)[\w-]{1,63}(?<!-)(\.(?!-)[\w-]{1,63}(?<!-))*\.?", re.ASCII)
 # What gRPC metadata accepts as a key (the HTTP exporter's header names are a superset).
 _HEADER_KEY = re.compile(r"[0-9a-z_.-]+")
+# What both exporters can send as a header value (gRPC metadata values are printable ASCII).
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
 
 
 class ConfigError(Exception):
@@ -130,10 +132,17 @@ def _is_ip_address(value: str) -> bool:
 
 def _http_url(raw: str) -> str:
     value = raw.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or not _has_valid_port(parts):
+    parts = _split(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not _has_valid_port(parts):
         raise _InvalidError("is not an http(s) URL")
     return value
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
 
 
 def _has_valid_port(parts: SplitResult) -> bool:
@@ -148,9 +157,10 @@ def _sentry_dsn(raw: str) -> str:
     # The Sentry SDK's own DSN rules (sentry_sdk.utils.Dsn, not public API), restated so a DSN the SDK would reject
     # at start is a config error here; tests/service/test_config.py checks them against the installed SDK's Client.
     value = raw.strip()
-    parts = urlsplit(value)
-    accepted = parts.scheme in ("http", "https") and parts.hostname is not None and bool(parts.username)
-    if not accepted or not _has_valid_port(parts) or not _is_integer(parts.path.rsplit("/", 1)[-1]):
+    parts = _split(value)
+    if parts is None or parts.scheme not in ("http", "https") or parts.hostname is None or not parts.username:
+        raise _InvalidError("is not a Sentry DSN (https://<key>@<host>/<project>)")
+    if not _has_valid_port(parts) or not _is_integer(parts.path.rsplit("/", 1)[-1]):
         raise _InvalidError("is not a Sentry DSN (https://<key>@<host>/<project>)")
     return value
 
@@ -170,7 +180,7 @@ def _headers(raw: str) -> tuple[tuple[str, str], ...]:
         if not item.strip():
             continue
         key, sep, value = item.partition("=")
-        if not sep or not _HEADER_KEY.fullmatch(key.strip().lower()) or any(ord(c) < 32 for c in value):
+        if not sep or not _HEADER_KEY.fullmatch(key.strip().lower()) or not _PRINTABLE_ASCII.fullmatch(value):
             raise _InvalidError("is not a list of key=value pairs separated by commas")
         pairs.append((key.strip().lower(), value.strip()))
     return tuple(pairs)

@@ -140,7 +140,9 @@ def test_bad_value_is_one_problem_naming_the_variable_and_what_it_accepts(env: s
         ("HOST", "-svc"),
         ("ADMIN_HOST", "a..b"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:port"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://[::1:4318/v1/traces"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x tenant=a"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=caf\u00e9"),
     ],
 )
 def test_edge_values_are_rejected(env: str, raw: str) -> None:
@@ -225,6 +227,7 @@ DSNS = [
     "https://key@host",
     "https://key@host:99999/1",
     "https://key@host:port/1",
+    "https://key@[::1/1",
     "https://@host/1",
     "https://host/1",
     "https://key@/1",
