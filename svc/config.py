@@ -315,7 +315,7 @@ def _clashes(values: dict[str, Any]) -> list[str]:
     """Problems between variables that are each valid alone."""
     port, admin_port = values.get("port"), values.get("admin_port")
     if port is not None and port == admin_port and port != 0:
-        return [f"ADMIN_PORT={str(admin_port)!r} is the same port as PORT (each listener needs its own, or 0)"]
+        return [f"PORT='{port}' is the same port as ADMIN_PORT='{admin_port}' (the listeners need two ports, or 0)"]
     return []
 
 

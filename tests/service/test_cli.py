@@ -148,7 +148,8 @@ PROCESS_CASES: dict[str, tuple[dict[str, str], str]] = {
     "SENTRY_DSN project not a number": ({"SENTRY_DSN": "https://key@sentry.example.com/notanumber"}, "SENTRY_DSN"),
     "SENTRY_DSN project 1x": ({"SENTRY_DSN": "https://key@sentry.example.com/1x"}, "SENTRY_DSN"),
     "SENTRY_DSN port out of range": ({"SENTRY_DSN": "https://key@sentry.example.com:70000/1"}, "SENTRY_DSN"),
-    "PORT equals ADMIN_PORT": ({"PORT": "8123", "ADMIN_PORT": "8123"}, "ADMIN_PORT"),
+    "PORT equals ADMIN_PORT": ({"PORT": "8123", "ADMIN_PORT": "8123"}, "PORT"),
+    "PORT equals the default ADMIN_PORT": ({"PORT": "9000", "ADMIN_PORT": ""}, "PORT"),
 }
 
 

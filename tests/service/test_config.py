@@ -201,7 +201,9 @@ def test_host_names_and_ip_addresses_are_accepted(host: str) -> None:
 def test_the_same_nonzero_port_for_both_listeners_is_one_problem() -> None:
     with pytest.raises(ConfigError) as caught:
         Config.from_env({"PORT": "8080", "ADMIN_PORT": " 8080"}.get)
-    assert caught.value.problems == ["ADMIN_PORT='8080' is the same port as PORT (each listener needs its own, or 0)"]
+    assert caught.value.problems == [
+        "PORT='8080' is the same port as ADMIN_PORT='8080' (the listeners need two ports, or 0)"
+    ]
 
 
 def test_the_default_admin_port_clashes_with_port_9000() -> None:
