@@ -86,16 +86,25 @@ class Page:
 @contextmanager
 def chromium_page(binary: str) -> Iterator[Page]:
     """A fresh headless Chromium (its own profile directory) with one blank tab; closed on exit."""
-    with tempfile.TemporaryDirectory(prefix="svc-chromium-") as profile:
-        process = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with tempfile.TemporaryDirectory(prefix="svc-chromium-") as tmp:
+        profile, log = Path(tmp) / "profile", Path(tmp) / "chromium.log"
+        with log.open("wb") as log_file:
+            process = subprocess.Popen(
+                [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
         try:
             # Chromium writes the port it picked for --remote-debugging-port=0 into the profile directory.
-            active = Path(profile) / "DevToolsActivePort"
-            port = wait_for(lambda: active.is_file() and active.read_text().split("\n")[0], 30, what="DevTools port")
+            active = profile / "DevToolsActivePort"
+
+            def devtools_port() -> str | None:
+                if process.poll() is not None:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise AssertionError(f"chromium exited with {process.returncode}:\n{tail}")
+                return active.read_text().split("\n")[0] if active.is_file() else None
+
+            port = wait_for(devtools_port, 30, what="Chromium's DevTools port")
             targets = wait_for(
                 lambda: [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"],
                 10,
