@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import signal
 from pathlib import Path
@@ -133,16 +134,54 @@ def _copy_config(tmp_path: Path) -> Path:
     return tmp_path / FLUENT_BIT.name
 
 
-def test_keeping_the_timestamp_in_the_parser_would_send_it_twice(
-    tmp_path: Path, svc_lines: list[str], properties: dict[str, dict[str, Any]]
-) -> None:
-    # Shows the contract test can fail: the classic Fluent Bit -> Elasticsearch duplicate-@timestamp mistake.
+def test_keeping_the_timestamp_in_the_parser_sends_svcs_own_string_once(tmp_path: Path, svc_lines: list[str]) -> None:
+    # The real out_es keeps the last copy of a key: time_keep on means svc's text, once (not two @timestamps).
     config = _copy_config(tmp_path)
     parsers = yaml.safe_load((tmp_path / "parsers.yaml").read_text())
     parsers["parsers"][0]["time_keep"] = True
     (tmp_path / "parsers.yaml").write_text(yaml.safe_dump(parsers))
     (doc,) = Pipeline(config).ship(wrap(svc_lines[0], STAMP))
-    assert "duplicate key '@timestamp'" in document_errors(doc, properties)
+    assert [k for k, _ in doc].count("@timestamp") == 1
+    assert dict(doc)["@timestamp"] == json.loads(svc_lines[0])["@timestamp"]
+
+
+def test_an_unparsable_timestamp_reaches_elasticsearch_as_written(pipeline: Pipeline, svc_lines: list[str]) -> None:
+    # Fluent Bit logs `invalid time format` and keeps the key; the output's own @timestamp loses to it.
+    record = json.loads(svc_lines[0])
+    record["@timestamp"] = "2026-12-01 18:00:00"
+    (doc,) = pipeline.ship(wrap(json.dumps(record), STAMP))
+    assert [k for k, _ in doc].count("@timestamp") == 1
+    assert dict(doc)["@timestamp"] == "2026-12-01 18:00:00"
+
+
+def test_docker_splits_on_raw_bytes_and_the_join_restores_the_characters(
+    svc_lines: list[str], pipeline: Pipeline
+) -> None:
+    record = json.loads(svc_lines[0])
+    record["message"] = "x" + "é" * DOCKER_LINE_LIMIT  # two bytes each: a 16 KiB cut falls inside one
+    line = json.dumps(record, ensure_ascii=False)
+    events = wrap(line, STAMP)
+    assert any(isinstance(e.get("log"), bytes) for e in events), "a piece must end inside a character"
+    (doc,) = pipeline.ship(events)
+    assert dict(doc)["message"] == record["message"]
+
+
+def test_the_rest_of_a_line_arriving_after_flush_ms_makes_a_second_document(pipeline: Pipeline) -> None:
+    # Seen with the real Fluent Bit: pieces 1-2 are emitted when flush_ms runs out, piece 3 later on its own.
+    flush_s = int(pipeline.filters[0]["flush_ms"]) / 1000
+    line = "y" * (2 * DOCKER_LINE_LIMIT + 100)
+    events = wrap(line, STAMP)
+    assert len(events) == 3
+    events[2].arrival = events[1].arrival + 2 * flush_s
+    docs = [dict(doc) for doc in pipeline.ship(events)]
+    assert [len(d["message"]) for d in docs] == [32_768, 100]
+    assert {d["event.dataset"] for d in docs} == {"svc.unparsed"}
+
+
+def test_the_drivers_key_order_does_not_change_the_document(svc_lines: list[str], pipeline: Pipeline) -> None:
+    line = next(line for line in svc_lines if "error.stack_trace" in line)
+    docs = [dict(pipeline.ship(wrap(line, STAMP, order=random.Random(seed)))[0]) for seed in range(8)]
+    assert all(doc == docs[0] for doc in docs)
 
 
 def test_the_emulation_refuses_a_filter_it_does_not_model(tmp_path: Path, svc_lines: list[str]) -> None:
