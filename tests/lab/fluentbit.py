@@ -143,7 +143,9 @@ def _decoded(raw: bytes) -> str:
     try:
         return raw.decode()
     except UnicodeDecodeError as err:
-        raise UnmodelledError(f"a record still holds broken UTF-8 ({err}): Fluent Bit's handling is not modelled") from err
+        raise UnmodelledError(
+            f"a record still holds broken UTF-8 ({err}): Fluent Bit's handling is not modelled"
+        ) from err
 
 
 # ------------------------------------------------------------------------------------------------ the pipeline
@@ -222,7 +224,7 @@ class Pipeline:
         open_parts: dict[str, tuple[Event, float]] = {}  # partial_id -> (record so far, arrival of its last piece)
         for event in events:
             # Fluent Bit's timer runs every flush_ms/2 and emits a group idle for more than flush_ms.
-            for pid, (joined, last) in list(open_parts.items()):
+            for pid, (_, last) in list(open_parts.items()):
                 idle = event.arrival - last
                 if flush_s < idle <= 1.5 * flush_s:
                     raise UnmodelledError(f"a {idle:.2f}s gap may or may not be cut (timer every flush_ms/2)")
@@ -357,7 +359,7 @@ class Pipeline:
         replace = flag(out.get("replace_dots", False))
         record = [((k.replace(".", "_") if replace else k), v) for k, v in event.record]
         pairs = [(str(out.get("time_key", "@timestamp")), stamp), *record]
-        for k, v in pairs:
+        for _, v in pairs:
             if isinstance(v, bytes):
                 _decoded(v)  # raises: how Fluent Bit writes broken UTF-8 into JSON is not modelled
         # Each key once, the last copy winning (what the real out_es sent for a record holding time_key itself).

@@ -19,7 +19,7 @@ from .fluentbit import Event, Stamp
 
 DOCKER_LINE_LIMIT = 16 * 1024  # bytes per message before Docker splits a line into partial messages
 
-_ORDER = random.Random()  # noqa: S311 - key order, not a secret
+_ORDER = random.Random()
 
 
 def _text(piece: bytes) -> str | bytes:

@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, redirect_stdout
 from types import ModuleType
-from typing import Any
 
 import pytest
 
