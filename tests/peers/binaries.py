@@ -17,6 +17,7 @@ ENV_VARS = {
     "kustomize": "KUSTOMIZE_BIN",
     "otelcol-validate": "OTELCOL_VALIDATE_BIN",
     "wrk": "WRK_BIN",
+    "spotlight": "SPOTLIGHT_BIN",
 }
 
 
