@@ -2,8 +2,8 @@
 
 Creates (idempotently) the `svc-logs` data view with `@timestamp` as time field, a URL field format that turns
 `trace.id` into a link to the trace in the Jaeger UI (plus a runtime field linking to the trace's page in Sentry
-Spotlight, the lab's error view), makes it the default data view, and imports the "svc errors" saved search. Stdlib only: runs in a plain python
-image. Every request carries `kbn-xsrf`, without which Kibana rejects writes.
+Spotlight, the lab's error view), makes it the default data view, and imports the "svc errors" saved search.
+Stdlib only: runs in a plain python image. Every request carries `kbn-xsrf`, without which Kibana rejects writes.
 """
 
 from __future__ import annotations
