@@ -160,6 +160,11 @@ def test_svc_logs_go_to_fluent_bit_asynchronously_through_the_published_port(
     )
 
 
+def test_svc_logs_wait_for_fluent_bits_acknowledgement(all_services: dict[str, dict[str, Any]]) -> None:
+    # Without acks the real Fluent Bit lost one line per restart (the driver's first write after it went away).
+    assert all_services["svc"]["logging"]["options"]["fluentd-request-ack"] == "true"
+
+
 def test_svc_reports_errors_to_spotlight_by_default(all_services: dict[str, dict[str, Any]]) -> None:
     dsn = environment(all_services["svc"])["SENTRY_DSN"]
     assert re.fullmatch(r"\$\{SENTRY_DSN:-http://\w+@spotlight:8969/\d+\}", dsn), dsn
