@@ -92,6 +92,7 @@ def test_bulk_actions_are_create_on_the_data_stream_without_a_type(
     assert {json.dumps(action) for bulk in recorder.bulks for action, _ in bulk} == {
         json.dumps({"create": {"_index": "svc-logs"}})
     }
+    assert {(r.method, r.path.split("?")[0]) for r in server.requests} == {("POST", "/_bulk")}  # never GET /
 
 
 def test_health_stays_ok_while_elasticsearch_is_unreachable(tmp_path: Path, svc_lines: list[str]) -> None:
