@@ -204,3 +204,20 @@ def test_a_crash_during_a_bulk_request_delivers_that_chunk_twice(tmp_path: Path,
             wait_until(lambda: len(recorder.documents()) >= 2 * len(lines), 30, "the re-sent chunk")
     messages = [doc["message"] for doc in recorder.documents()]
     assert sorted(messages) == sorted(json.loads(line)["message"] for line in lines for _ in range(2))
+
+
+def test_kubernetes_documents_keep_svcs_fields_and_none_of_the_cri_parsers(
+    tmp_path: Path, svc_lines: list[str], es: tuple[Server, BulkRecorder]
+) -> None:
+    # The sidecar config tails the kubelet's CRI file; the real Fluent Bit 4.2.2 kept the runtime's "time" in
+    # every document until svc-pipeline.yaml removed it.
+    server, recorder = es
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "0.log").write_text("".join(f"2026-12-01T18:00:00.123456789Z stdout F {line}\n" for line in svc_lines[:3]))
+    with run("sidecar", tmp_path, port_of(server)) as fb:
+        wait_until(lambda: len(recorder.documents()) >= 3, 30, "three documents", alive=fb.process.check_alive)
+    added = {"kubernetes.pod.name", "kubernetes.namespace", "kubernetes.node.name", "container.name"}
+    for line, doc in zip(svc_lines[:3], recorder.documents(), strict=True):
+        assert {k: v for k, v in doc.items() if k not in added} == json.loads(line)
+        assert doc["kubernetes.node.name"] == "node-1"
