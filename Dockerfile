@@ -7,7 +7,7 @@
 # excluding a tracked file would make the stamp say "dirty" for a clean checkout.
 
 # One pinned base for both stages, so the venv's interpreter path in the builder exists in the runtime too.
-ARG PYTHON_IMAGE=python:3.13.15-slim-trixie
+ARG PYTHON_IMAGE=python:3.13.18-slim-trixie
 
 # ---------------------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder

@@ -1,9 +1,9 @@
 """One-shot lab job: provision Kibana through its HTTP API, because data views cannot be provisioned from files.
 
 Creates (idempotently) the `svc-logs` data view with `@timestamp` as time field, a URL field format that turns
-`trace.id` into a link to the trace in the Jaeger UI (plus a runtime field linking to the Sentry sink's events),
-makes it the default data view, and imports the "svc errors" saved search. Stdlib only: runs in a plain python
-image. Every request carries `kbn-xsrf`, without which Kibana rejects writes.
+`trace.id` into a link to the trace in the Jaeger UI (plus a runtime field linking to the trace's page in Sentry
+Spotlight, the lab's error view), makes it the default data view, and imports the "svc errors" saved search.
+Stdlib only: runs in a plain python image. Every request carries `kbn-xsrf`, without which Kibana rejects writes.
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def wait_until_available(base: str, deadline_s: float, sleep: Sleep = time.sleep
         sleep(3.0)
 
 
-def data_view_body(jaeger_ui_url: str, sentry_sink_url: str) -> dict[str, Any]:
+def data_view_body(jaeger_ui_url: str, sentry_ui_url: str) -> dict[str, Any]:
     """The create-data-view request body, with the browser-facing URLs filled in."""
     raw = (HERE / "data-view.json").read_text()
     filled = string.Template(raw).substitute(
-        JAEGER_UI_URL=jaeger_ui_url.rstrip("/"), SENTRY_SINK_URL=sentry_sink_url.rstrip("/")
+        JAEGER_UI_URL=jaeger_ui_url.rstrip("/"), SENTRY_UI_URL=sentry_ui_url.rstrip("/")
     )
     body: dict[str, Any] = json.loads(filled)
     return body
@@ -86,13 +86,13 @@ def multipart(field: str, filename: str, payload: bytes) -> tuple[bytes, str]:
     return head + payload + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def provision(base: str, jaeger_ui_url: str, sentry_sink_url: str) -> list[str]:
+def provision(base: str, jaeger_ui_url: str, sentry_ui_url: str) -> list[str]:
     """Data view, default data view, saved search; returns one line per step, raises on the first failure."""
     steps: list[tuple[str, str, bytes, str]] = [
         (
             "POST",
             "/api/data_views/data_view",
-            json.dumps(data_view_body(jaeger_ui_url, sentry_sink_url)).encode(),
+            json.dumps(data_view_body(jaeger_ui_url, sentry_ui_url)).encode(),
             "application/json",
         ),
         (
@@ -117,10 +117,10 @@ def provision(base: str, jaeger_ui_url: str, sentry_sink_url: str) -> list[str]:
 def main() -> int:
     base = os.environ.get("KIBANA_URL", "http://kibana:5601").rstrip("/")
     jaeger_ui = os.environ.get("JAEGER_UI_URL", "http://localhost:16686")
-    sentry_sink = os.environ.get("SENTRY_SINK_URL", "http://localhost:8969")
+    sentry_ui = os.environ.get("SENTRY_UI_URL", "http://localhost:8969")
     try:
         wait_until_available(base, float(os.environ.get("SETUP_TIMEOUT_S", "300")))
-        for line in provision(base, jaeger_ui, sentry_sink):
+        for line in provision(base, jaeger_ui, sentry_ui):
             print(f"kibana-setup: {line}", flush=True)
     except (OSError, RuntimeError, ValueError) as err:
         print(f"kibana-setup: failed: {err}", file=sys.stderr, flush=True)

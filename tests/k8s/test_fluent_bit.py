@@ -199,3 +199,16 @@ def test_fields_the_kubernetes_pipeline_adds_are_mapped_in_the_index_template(
             added |= {entry.split()[1] for entry in as_list(stage.get("rename"))}  # "old new"
             added |= {entry.split()[0] for entry in as_list(stage.get("add"))}  # "key value"
     assert added - mapped <= PENDING_MAPPING
+
+
+# The keys Fluent Bit's built-in `cri` multiline parser puts next to "log" (the real Fluent Bit kept all three).
+CRI_BOOKKEEPING = {"time", "stream", "_p"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_cri_parsers_own_keys_never_reach_elasticsearch(rendered: dict[str, list[Manifest]], variant: str) -> None:
+    removed: set[str] = set()
+    for stage in pipeline(files(rendered, VARIANTS[variant]))["filters"]:
+        if stage["name"] == "modify":
+            removed |= set(as_list(stage.get("remove")))
+    assert removed >= CRI_BOOKKEEPING

@@ -52,7 +52,7 @@ def test_compose_v2_is_what_validates_it() -> None:
 
 def test_every_variable_resolves_to_its_default(resolved: dict[str, Any]) -> None:
     env = resolved["services"]["svc"]["environment"]
-    assert env["SENTRY_DSN"] == "http://lab@sentry-sink:8969/1"
+    assert env["SENTRY_DSN"] == "http://lab@spotlight:8969/1"
     assert resolved["services"]["loadgen"]["environment"]["LOADGEN_RPS"] == "5"
 
 

@@ -160,12 +160,20 @@ def test_svc_logs_go_to_fluent_bit_asynchronously_through_the_published_port(
     )
 
 
-def test_svc_reports_errors_to_the_local_sentry_sink_with_its_key(all_services: dict[str, dict[str, Any]]) -> None:
+def test_svc_logs_wait_for_fluent_bits_acknowledgement(all_services: dict[str, dict[str, Any]]) -> None:
+    # Without acks the real Fluent Bit lost one line per restart (the driver's first write after it went away).
+    assert all_services["svc"]["logging"]["options"]["fluentd-request-ack"] == "true"
+
+
+def test_svc_reports_errors_to_spotlight_by_default(all_services: dict[str, dict[str, Any]]) -> None:
     dsn = environment(all_services["svc"])["SENTRY_DSN"]
-    match = re.fullmatch(r"\$\{SENTRY_DSN:-http://(\w+)@sentry-sink:8969/\d+\}", dsn)
-    assert match, dsn
-    command = all_services["sentry-sink"]["command"]
-    assert command[command.index("--key") + 1] == match[1]
+    assert re.fullmatch(r"\$\{SENTRY_DSN:-http://\w+@spotlight:8969/\d+\}", dsn), dsn
+    assert any(p.container_port == 8969 for p in published(all_services["spotlight"]))
+
+
+def test_spotlights_own_telemetry_cannot_leave_the_machine(all_services: dict[str, dict[str, Any]]) -> None:
+    # Spotlight 4.11.8 sends its own errors and traces to a built-in sentry.io DSN, with no switch to stop it.
+    assert "o1.ingest.us.sentry.io:127.0.0.1" in all_services["spotlight"]["extra_hosts"]
 
 
 def test_svc_offers_its_fault_switch_in_the_lab(all_services: dict[str, dict[str, Any]]) -> None:

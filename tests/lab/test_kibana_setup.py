@@ -17,7 +17,7 @@ from .files import DEPLOY, INDEX_TEMPLATE, load_json, load_script
 from .recording_server import Recorded, Reply, Server, recording_server
 
 JAEGER_UI = "http://localhost:16686"
-SINK_UI = "http://localhost:8969"
+SPOTLIGHT_UI = "http://localhost:8969"
 
 # Kibana's create-data-view request body, transcribed from its OpenAPI spec (Data_views_create_data_view_request_object
 # and the schemas it references): exactly these keys, data_view.title required. Closed here (additionalProperties
@@ -103,7 +103,7 @@ def kibana(request: Recorded) -> Reply:
 @pytest.fixture(scope="module")
 def recorded(setup: ModuleType) -> list[Recorded]:
     with recording_server(kibana) as server:
-        setup.provision(server.url, JAEGER_UI, SINK_UI)
+        setup.provision(server.url, JAEGER_UI, SPOTLIGHT_UI)
     return server.requests
 
 
@@ -150,7 +150,8 @@ def test_a_runtime_field_links_each_line_to_its_sentry_events(recorded: list[Rec
     view = by_path(recorded, "/api/data_views/data_view").json()["data_view"]
     assert "doc['trace.id']" in view["runtimeFieldMap"]["trace.sentry"]["script"]["source"]
     assert (
-        view["fieldFormats"]["trace.sentry"]["params"]["urlTemplate"] == f"{SINK_UI}/api/events?trace_id={{{{value}}}}"
+        view["fieldFormats"]["trace.sentry"]["params"]["urlTemplate"]
+        == f"{SPOTLIGHT_UI}/telemetry/traces/{{{{value}}}}"
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, redirect_stdout
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -92,9 +92,36 @@ def test_exemplar_trace_ids_read_from_prometheus(lab_check: ModuleType) -> None:
     assert lab_check.exemplar_trace_ids(payload) == {TRACE}
 
 
-@pytest.mark.parametrize("payload", [[{"event_id": "a"}], {"events": [{"event_id": "a"}]}])
-def test_sentry_events_read_as_list_or_object(lab_check: ModuleType, payload: Any) -> None:
-    assert lab_check.sentry_events(payload) == [{"event_id": "a"}]
+def spotlight_stream(*trace_ids: str) -> bytes:
+    """What Spotlight 4.11.8's /stream sent for sentry-sdk events (shape recorded from the real one)."""
+    chunks = []
+    for n, trace_id in enumerate(trace_ids):
+        header = {"event_id": f"e{n}", "trace": {"trace_id": trace_id}, "__spotlight_envelope_id": f"01a2-{n}"}
+        item = [{"type": "event", "content_type": "application/json", "length": 99}]
+        item.append({"event_id": f"e{n}", "level": "error", "contexts": {"trace": {"trace_id": trace_id}}})
+        chunks.append(f"event: application/x-sentry-envelope\ndata: {json.dumps([header, [item]])}\n\n")
+    return "".join(chunks).encode()
+
+
+def test_spotlight_events_are_found_by_trace_id_in_its_stream(lab_check: ModuleType) -> None:
+    lines = spotlight_stream("a" * 32, TRACE).decode().splitlines(keepends=True)
+    assert [e["event_id"] for e in lab_check.spotlight_events(lines, TRACE)] == ["e1"]
+
+
+def test_spotlight_items_that_are_not_error_events_are_skipped(lab_check: ModuleType) -> None:
+    envelope = [{}, [[{"type": "transaction"}, {"contexts": {"trace": {"trace_id": TRACE}}}]]]
+    assert lab_check.envelope_events(envelope) == []
+
+
+def test_delivery_counts_missing_and_duplicated_access_lines(lab_check: ModuleType) -> None:
+    ok, detail = lab_check.delivery_summary(["a", "b", "c"], {"a": 1, "b": 2})
+    assert not ok
+    assert detail.startswith("2/3 access lines in Elasticsearch; 1 missing, 1 duplicated")
+
+
+def test_duplicates_alone_do_not_fail_delivery(lab_check: ModuleType) -> None:
+    # At-least-once: a chunk re-sent after a Fluent Bit crash arrives twice; nothing was lost.
+    assert lab_check.delivery_summary(["a", "b"], {"a": 2, "b": 1})[0] is True
 
 
 def test_es_hits_are_the_sources(lab_check: ModuleType) -> None:
@@ -143,9 +170,12 @@ def test_table_has_one_aligned_line_per_signal(lab_check: ModuleType) -> None:
     ] == [True] * 2
 
 
-def fake_lab(sentry_finds: bool = True) -> AbstractContextManager[Server]:
-    """One server answering for every lab backend; it remembers the trace id lab-check sent to /fault."""
+def fake_lab(sentry_finds: bool = True, refused: int = 0) -> AbstractContextManager[Server]:
+    """One server answering for every lab backend; it remembers the trace ids lab-check sent to svc.
+
+    `refused`: how many of the delivery probes' access lines Elasticsearch lacks (as if it refused them)."""
     seen: dict[str, str] = {}
+    probes: list[str] = []
 
     def respond(request: Recorded) -> Reply:  # noqa: PLR0911 -- a router: one return per backend
         path = request.path
@@ -154,6 +184,9 @@ def fake_lab(sentry_finds: bool = True) -> AbstractContextManager[Server]:
             return Reply(
                 500, {"title": "Internal Server Error"}, {"traceresponse": f"00-{seen['trace']}-00f067aa0ba902b7-01"}
             )
+        if path.startswith("/links/"):
+            probes.append(request.headers["traceparent"].split("-")[1])
+            return Reply(404, {"title": "Not Found"}, {"traceresponse": f"00-{probes[-1]}-00f067aa0ba902b7-01"})
         trace = seen.get("trace", "none")
         if path.startswith("/api/v3/traces/"):
             return Reply(
@@ -166,13 +199,17 @@ def fake_lab(sentry_finds: bool = True) -> AbstractContextManager[Server]:
                     }
                 },
             )
+        if path.startswith("/svc-logs/_search") and "aggs" in request.json():
+            held = probes[refused:]
+            assert request.json()["query"]["bool"]["filter"][1] == {"terms": {"trace.id": probes}}
+            return Reply(200, {"aggregations": {"per_trace": {"buckets": [{"key": t, "doc_count": 1} for t in held]}}})
         if path.startswith("/svc-logs/_search"):
             assert request.json()["query"] == {"term": {"trace.id": trace}}
             return Reply(200, {"hits": {"hits": [{"_source": {"trace.id": trace, "log.level": "error"}}]}})
         if path.startswith("/api/v1/query_exemplars"):
             return Reply(200, {"data": [{"exemplars": [{"labels": {"trace_id": trace}}]}]})
-        if path.startswith("/api/events"):
-            return Reply(200, [{"trace_id": trace}] if sentry_finds and f"trace_id={trace}" in path else [])
+        if path.startswith("/stream"):
+            return Reply(200, spotlight_stream("b" * 32, *([trace] if sentry_finds else [])))
         if path.startswith("/api/status"):
             return Reply(200, {"status": {"overall": {"level": "available"}}})
         return Reply(200, {"status": "ok"})
@@ -193,8 +230,23 @@ def test_a_healthy_lab_passes_with_every_signal_found(lab_check: ModuleType) -> 
     with fake_lab() as server:
         code, table = run_against(lab_check, server)
     assert code == 0, table
-    assert table.count(" yes ") == 5
+    assert table.count(" yes ") == 6
     assert " NO " not in table
+    assert "20/20 access lines in Elasticsearch; 0 missing, 0 duplicated" in table
+
+
+def test_a_refused_log_line_fails_the_check_and_is_counted(lab_check: ModuleType) -> None:
+    with fake_lab(refused=1) as server:
+        code, table = run_against(lab_check, server)
+    assert code == 1
+    assert re.search(r"log delivery \(Elasticsearch\)\s+NO\s+19/20 access lines in Elasticsearch; 1 missing", table)
+
+
+def test_each_delivery_probe_has_a_trace_of_its_own(lab_check: ModuleType) -> None:
+    with fake_lab() as server:
+        run_against(lab_check, server)
+    traces = [r.headers["traceparent"].split("-")[1] for r in server.requests if r.path.startswith("/links/")]
+    assert len(traces) == len(set(traces)) == lab_check.DELIVERY_PROBES
 
 
 def test_the_failing_request_carries_a_tag_and_our_traceparent(lab_check: ModuleType) -> None:
@@ -217,7 +269,7 @@ def test_a_missing_sentry_event_fails_the_check_and_says_where(lab_check: Module
     with fake_lab(sentry_finds=False) as server:
         code, table = run_against(lab_check, server)
     assert code == 1
-    assert re.search(r"error event \(Sentry sink\)\s+NO", table), table
+    assert re.search(r"error event \(Spotlight\)\s+NO", table), table
 
 
 def test_an_unreachable_lab_fails_after_the_wait(lab_check: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:

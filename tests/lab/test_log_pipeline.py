@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
-
-from tests.support.service import base_env, service_process
 
 from .es_mapping import document_errors, flat_properties
 from .files import FLUENT_BIT, INDEX_TEMPLATE, load_json
@@ -21,28 +18,6 @@ from .fluentbit import Event, Pipeline, UnmodelledError
 from .fluentd_driver import DOCKER_LINE_LIMIT, wrap
 
 STAMP = (1_795_629_323, 0)  # arrival time the driver stamps; the parser must replace it with svc's @timestamp
-
-
-@pytest.fixture(scope="module")
-def svc_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """stdout of a real `python -m svc` that served every kind of request the lab sends, then got SIGTERM."""
-    env = base_env(tmp_path_factory.mktemp("svc"), FAULTS_ENABLED="true", LOG_LEVEL="debug")
-    with service_process(env) as svc:
-        with httpx.Client(base_url=svc.url, timeout=10) as client:
-            slug = client.post("/links", json={"url": "https://example.com/contract"}).json()["slug"]
-            client.get(f"/links/{slug}")
-            client.get(f"/r/{slug}")
-            client.get("/links", params={"limit": 2})
-            client.get("/links/does-not-exist")
-            client.get("/no/such/route")
-            client.post("/links", json={"url": "not a url"})
-            client.post("/links", content=b"{broken", headers={"Content-Type": "application/json"})
-            client.get("/slow", params={"ms": 5})
-            client.get("/fault", params={"tag": "contract"})
-            client.delete(f"/links/{slug}")
-        svc.signal(signal.SIGTERM)
-        assert svc.wait(20) == 0
-        return [line for line in svc.text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -133,16 +108,54 @@ def _copy_config(tmp_path: Path) -> Path:
     return tmp_path / FLUENT_BIT.name
 
 
-def test_keeping_the_timestamp_in_the_parser_would_send_it_twice(
-    tmp_path: Path, svc_lines: list[str], properties: dict[str, dict[str, Any]]
-) -> None:
-    # Shows the contract test can fail: the classic Fluent Bit -> Elasticsearch duplicate-@timestamp mistake.
+def test_keeping_the_timestamp_in_the_parser_sends_svcs_own_string_once(tmp_path: Path, svc_lines: list[str]) -> None:
+    # The real out_es keeps the last copy of a key: time_keep on means svc's text, once (not two @timestamps).
     config = _copy_config(tmp_path)
     parsers = yaml.safe_load((tmp_path / "parsers.yaml").read_text())
     parsers["parsers"][0]["time_keep"] = True
     (tmp_path / "parsers.yaml").write_text(yaml.safe_dump(parsers))
     (doc,) = Pipeline(config).ship(wrap(svc_lines[0], STAMP))
-    assert "duplicate key '@timestamp'" in document_errors(doc, properties)
+    assert [k for k, _ in doc].count("@timestamp") == 1
+    assert dict(doc)["@timestamp"] == json.loads(svc_lines[0])["@timestamp"]
+
+
+def test_an_unparsable_timestamp_reaches_elasticsearch_as_written(pipeline: Pipeline, svc_lines: list[str]) -> None:
+    # Fluent Bit logs `invalid time format` and keeps the key; the output's own @timestamp loses to it.
+    record = json.loads(svc_lines[0])
+    record["@timestamp"] = "2026-12-01 18:00:00"
+    (doc,) = pipeline.ship(wrap(json.dumps(record), STAMP))
+    assert [k for k, _ in doc].count("@timestamp") == 1
+    assert dict(doc)["@timestamp"] == "2026-12-01 18:00:00"
+
+
+def test_docker_splits_on_raw_bytes_and_the_join_restores_the_characters(
+    svc_lines: list[str], pipeline: Pipeline
+) -> None:
+    record = json.loads(svc_lines[0])
+    record["message"] = "x" + "é" * DOCKER_LINE_LIMIT  # two bytes each: a 16 KiB cut falls inside one
+    line = json.dumps(record, ensure_ascii=False)
+    events = wrap(line, STAMP)
+    assert any(isinstance(e.get("log"), bytes) for e in events), "a piece must end inside a character"
+    (doc,) = pipeline.ship(events)
+    assert dict(doc)["message"] == record["message"]
+
+
+def test_the_rest_of_a_line_arriving_after_flush_ms_makes_a_second_document(pipeline: Pipeline) -> None:
+    # Seen with the real Fluent Bit: pieces 1-2 are emitted when flush_ms runs out, piece 3 later on its own.
+    flush_s = int(pipeline.filters[0]["flush_ms"]) / 1000
+    line = "y" * (2 * DOCKER_LINE_LIMIT + 100)
+    events = wrap(line, STAMP)
+    assert len(events) == 3
+    events[2].arrival = events[1].arrival + 2 * flush_s
+    docs = [dict(doc) for doc in pipeline.ship(events)]
+    assert [len(d["message"]) for d in docs] == [32_768, 100]
+    assert {d["event.dataset"] for d in docs} == {"svc.unparsed"}
+
+
+def test_the_drivers_key_order_does_not_change_the_document(svc_lines: list[str], pipeline: Pipeline) -> None:
+    line = next(line for line in svc_lines if "error.stack_trace" in line)
+    docs = [dict(pipeline.ship(wrap(line, STAMP, order=random.Random(seed)))[0]) for seed in range(8)]
+    assert all(doc == docs[0] for doc in docs)
 
 
 def test_the_emulation_refuses_a_filter_it_does_not_model(tmp_path: Path, svc_lines: list[str]) -> None:

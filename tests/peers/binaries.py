@@ -18,6 +18,7 @@ ENV_VARS = {
     "otelcol-validate": "OTELCOL_VALIDATE_BIN",
     "wrk": "WRK_BIN",
     "chromium": "CHROMIUM_BIN",
+    "spotlight": "SPOTLIGHT_BIN",
 }
 
 

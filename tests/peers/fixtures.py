@@ -1,4 +1,4 @@
-"""pytest fixtures for the real peers: jaeger, prometheus, sentry_receiver (tests/peers/conftest.py loads them)."""
+"""pytest fixtures for the real peers: jaeger, prometheus, sentry_receiver, spotlight (tests/peers/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tests.peers.binaries import peer
 from tests.peers.jaeger import JaegerPeer
 from tests.peers.prometheus import PrometheusPeer
 from tests.peers.sentry import SentryReceiver, start_sink
+from tests.peers.spotlight import SpotlightPeer
 
 StartPrometheus = Callable[[Mapping[str, str]], PrometheusPeer]
 
@@ -54,3 +55,13 @@ def sentry_receiver() -> Iterator[SentryReceiver]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def spotlight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpotlightPeer]:
+    """Real Sentry Spotlight (the lab's error view) on a port of its choosing; healthy when yielded."""
+    instance = SpotlightPeer(peer("spotlight"), tmp_path_factory.mktemp("spotlight"))
+    try:
+        yield instance.wait_ready()
+    finally:
+        instance.stop()
