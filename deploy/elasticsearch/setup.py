@@ -50,14 +50,19 @@ def wait_for_cluster(base: str, deadline_s: float, sleep: Sleep = time.sleep) ->
         sleep(2.0)
 
 
-def install(base: str) -> list[str]:
-    """PUT the ILM policy, then the index template that names it; returns one line per object installed."""
+def plan() -> list[tuple[str, dict[str, Any]]]:
+    """(path, body) of each PUT, in order: the ILM policy, then the index template that names it."""
+    return [
+        (f"/_ilm/policy/{NAME}", json.loads((HERE / "ilm-policy.json").read_text())),
+        (f"/_index_template/{NAME}", json.loads((HERE / "index-template.json").read_text())),
+    ]
+
+
+def install(base: str, steps: list[tuple[str, dict[str, Any]]] | None = None) -> list[str]:
+    """PUT each step of ``plan()`` (or of ``steps``); returns one line per object installed, stops at a refusal."""
     done: list[str] = []
-    for path, payload in (
-        (f"/_ilm/policy/{NAME}", HERE / "ilm-policy.json"),
-        (f"/_index_template/{NAME}", HERE / "index-template.json"),
-    ):
-        status, text = request("PUT", base + path, json.loads(payload.read_text()))
+    for path, body in plan() if steps is None else steps:
+        status, text = request("PUT", base + path, body)
         if status != 200:
             raise RuntimeError(f"PUT {path} -> {status}: {text[:500]}")
         done.append(f"PUT {path} -> {status}")

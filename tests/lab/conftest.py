@@ -1,4 +1,4 @@
-"""Fixtures shared by the lab tests: svc's real log lines."""
+"""Fixtures shared by the lab tests: svc's real log lines, and the real Elasticsearch node (tests/peers/fixtures.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import signal
 import httpx
 import pytest
 
+from tests.peers.fixtures import elasticsearch
 from tests.support.service import base_env, service_process
+
+__all__ = ["elasticsearch", "svc_lines"]
 
 
 @pytest.fixture(scope="session")

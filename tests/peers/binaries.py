@@ -19,6 +19,8 @@ ENV_VARS = {
     "wrk": "WRK_BIN",
     "chromium": "CHROMIUM_BIN",
     "spotlight": "SPOTLIGHT_BIN",
+    "elasticsearch": "ELASTICSEARCH_BIN",  # the node's bin/server-args (stands in for the launcher)
+    "elasticsearch-java": "ELASTICSEARCH_JAVA",  # the Java 21+ the node was assembled for
 }
 
 

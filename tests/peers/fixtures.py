@@ -1,12 +1,16 @@
-"""pytest fixtures for the real peers: jaeger, prometheus, sentry_receiver, spotlight (tests/peers/conftest.py)."""
+"""pytest fixtures for the real peers: jaeger, prometheus, sentry_receiver, spotlight, elasticsearch."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
 from tests.peers.binaries import peer
+from tests.peers.elasticsearch import ElasticsearchPeer
 from tests.peers.jaeger import JaegerPeer
 from tests.peers.prometheus import PrometheusPeer
 from tests.peers.sentry import SentryReceiver, start_sink
@@ -65,3 +69,20 @@ def spotlight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpotlightPee
         yield instance.wait_ready()
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch() -> Iterator[ElasticsearchPeer]:
+    """One real Elasticsearch node for the whole session (it takes tens of seconds to start); green when yielded.
+
+    Tests share it, so each one writes to its own index or data stream name. Its directory is not under pytest's
+    (0700) temp root, since under CI the node runs as another user.
+    """
+    server_args, java = peer("elasticsearch"), peer("elasticsearch-java")
+    workdir = Path(tempfile.mkdtemp(prefix="svc-es-"))
+    instance = ElasticsearchPeer(server_args, java, workdir)
+    try:
+        yield instance.wait_healthy()
+    finally:
+        instance.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
