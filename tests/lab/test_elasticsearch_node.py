@@ -265,6 +265,15 @@ def test_an_over_long_url_path_is_kept_in_source_but_not_indexed(
     assert [hit["_source"]["url.path"] for hit in search(elasticsearch, "svc-logs", body)] == long_paths
 
 
+def test_no_value_is_dropped_as_malformed_only_over_long_keywords_are_ignored(
+    elasticsearch: ElasticsearchPeer, indexed: dict[str, Any]
+) -> None:
+    # ignore_malformed and ignore_above keep a bad value out of the index silently; _ignored is where it shows.
+    body = {"size": 1000, "query": {"exists": {"field": "_ignored"}}, "_source": False}
+    ignored = {field for hit in search(elasticsearch, "svc-logs", body) for field in hit["_ignored"]}
+    assert ignored <= {"url.path", "user_agent.original"}
+
+
 def test_a_bulk_index_action_is_rejected_by_the_data_stream(
     elasticsearch: ElasticsearchPeer, template_installed: list[str], documents: list[dict[str, Any]]
 ) -> None:
