@@ -20,7 +20,8 @@ MAVEN_CENTRAL_LAGS = {"9.5.6": "9.5.4"}
 
 def peer_version() -> str:
     node = ET.parse(POM).getroot().find(f"{MAVEN}properties/{MAVEN}elasticsearch.version")
-    assert node is not None and node.text, "pom.xml lost its elasticsearch.version property"
+    assert node is not None, "pom.xml lost its elasticsearch.version property"
+    assert node.text, "pom.xml's elasticsearch.version is empty"
     return node.text
 
 
