@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -110,6 +111,20 @@ def search(node: ElasticsearchPeer, index: str, body: dict[str, Any]) -> list[di
     assert status == 200, answer
     hits: list[dict[str, Any]] = answer["hits"]["hits"]
     return hits
+
+
+def test_the_node_runs_as_a_non_root_user(elasticsearch: ElasticsearchPeer) -> None:
+    status = Path(f"/proc/{elasticsearch.process.pid}/status").read_text()
+    real_uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+    assert real_uid != "0"
+
+
+def test_the_node_binds_http_and_transport_to_loopback_only(elasticsearch: ElasticsearchPeer) -> None:
+    status, answer = elasticsearch.json("GET", "/_nodes/_local/http,transport")
+    assert status == 200
+    (node,) = answer["nodes"].values()
+    bound = node["http"]["bound_address"] + node["transport"]["bound_address"]
+    assert all(address.startswith("127.0.0.1:") for address in bound), bound
 
 
 def test_the_template_without_its_ilm_setting_is_accepted(template_installed: list[str]) -> None:
