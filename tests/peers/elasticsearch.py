@@ -6,11 +6,11 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
-from tests.peers.process import free_port, wait_until
+from tests.peers.process import PeerProcess, free_port, wait_until
 
 NOBODY = 65534  # CI runs as root, and Elasticsearch refuses to: the node then runs as nobody
 
@@ -81,7 +81,6 @@ class ElasticsearchPeer:
     """One single-node cluster in ``workdir``; stopped by its PID."""
 
     def __init__(self, server_args: str, java: str, workdir: Path) -> None:
-        self.workdir = workdir
         as_root = os.geteuid() == 0
         home = _private_copy(node_home(server_args), workdir) if as_root else node_home(server_args)
         for sub in ("data", "logs", "tmp"):
@@ -100,40 +99,21 @@ class ElasticsearchPeer:
             "discovery.type": "single-node",
             "path.data": str(workdir / "data"),
         }
-        launcher_args = [str(home / "bin" / "server-args"), str(home), str(workdir / "logs")]
+        launcher = [str(home / "bin" / "server-args"), str(home), str(workdir / "logs")]
         # What the real launcher pipes on the server's stdin; the pipe stays open, since end-of-stream means "stop".
-        server_args_bytes = subprocess.run(
-            [*launcher_args, *(f"{k}={v}" for k, v in settings.items())], capture_output=True, check=True
+        args_bytes = subprocess.run(
+            [*launcher, *(f"{k}={v}" for k, v in settings.items())], capture_output=True, check=True
         ).stdout
-        self.log_path = workdir / "elasticsearch.log"
-        self._log: IO[bytes] = self.log_path.open("wb")
-        self.process = subprocess.Popen(
+        self.process = PeerProcess(
+            "elasticsearch",
             [java, *jvm_options(home, workdir / "tmp")],
-            cwd=workdir,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LIBFFI_TMPDIR": str(workdir / "tmp")},
-            stdin=subprocess.PIPE,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            workdir,
+            env={"LIBFFI_TMPDIR": str(workdir / "tmp")},
+            stdin=args_bytes,
             user=NOBODY if as_root else None,
-            group=NOBODY if as_root else None,
-            extra_groups=[] if as_root else None,
         )
-        assert self.process.stdin is not None
-        self.process.stdin.write(server_args_bytes)
-        self.process.stdin.flush()
         self.url = f"http://127.0.0.1:{self.port}"
         self.client = httpx.Client(base_url=self.url, timeout=30)
-
-    def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def check_alive(self) -> None:
-        """Raise with the node's log when it has exited."""
-        code = self.process.poll()
-        if code is not None:
-            raise RuntimeError(f"elasticsearch exited with {code}; last log lines:\n{self.log_tail()}")
 
     def wait_healthy(self, timeout: float = 180.0) -> ElasticsearchPeer:
         """Poll cluster health until green (one node, no replicas), failing at once if the node died."""
@@ -142,7 +122,7 @@ class ElasticsearchPeer:
             answer = self.client.get("/_cluster/health", timeout=5)
             return answer.status_code == 200 and answer.json()["status"] == "green"
 
-        wait_until(green, timeout, "elasticsearch cluster health green", interval=0.5, alive=self.check_alive)
+        wait_until(green, timeout, "elasticsearch cluster health green", interval=0.5, alive=self.process.check_alive)
         return self
 
     def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -150,20 +130,7 @@ class ElasticsearchPeer:
         answer = self.client.request(method, path, json=body)
         return answer.status_code, answer.json()
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """Close stdin (the launcher's way of asking the server to stop), then SIGTERM, then SIGKILL, by PID."""
+    def stop(self) -> int:
+        """SIGTERM by PID (the node shuts down cleanly on it), SIGKILL if it hangs; returns the exit code."""
         self.client.close()
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=timeout)
-        self._log.close()
-        return self.process.returncode
+        return self.process.stop(timeout=30)

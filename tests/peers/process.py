@@ -59,7 +59,10 @@ class PeerProcess:
         argv: Sequence[str],
         workdir: Path,
         env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        user: int | None = None,
     ) -> None:
+        """``stdin``: bytes written to the peer's stdin, which then stays open; ``user``: a uid (and gid) to run as."""
         self.name = name
         self.log_path = workdir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
@@ -67,11 +70,17 @@ class PeerProcess:
             list(argv),
             cwd=workdir,
             env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # ^C in the terminal reaches pytest, which then stops the peer cleanly
+            user=user,
+            group=user,
+            extra_groups=None if user is None else [],
         )
+        if stdin is not None and self.process.stdin is not None:
+            self.process.stdin.write(stdin)
+            self.process.stdin.flush()
 
     @property
     def pid(self) -> int:
@@ -98,4 +107,6 @@ class PeerProcess:
                 os.kill(self.pid, signal.SIGKILL)
                 self.process.wait(timeout=timeout)
         self._log.close()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         return self.process.returncode
