@@ -252,10 +252,22 @@ def test_the_saved_search_columns_are_fields_the_node_serves(
     assert leaves == set(columns)
 
 
-def test_trace_id_has_the_doc_values_the_runtime_field_and_url_format_rely_on(
+def test_the_data_views_time_field_is_a_date_on_the_node(
     elasticsearch: ElasticsearchPeer, indexed: dict[str, Any]
 ) -> None:
-    # The trace.sentry script reads doc['trace.id'] and Kibana's URL format renders the keyword's value.
+    view = load_json(DEPLOY / "kibana" / "data-view.json")["data_view"]
+    status, caps = elasticsearch.json("GET", f"/svc-logs/_field_caps?fields={view['timeFieldName']}")
+    assert status == 200
+    assert list(caps["fields"][view["timeFieldName"]]) == ["date"]
+
+
+def test_the_url_formatted_fields_are_aggregatable_keywords(
+    elasticsearch: ElasticsearchPeer, indexed: dict[str, Any]
+) -> None:
+    # The URL format renders the keyword's value, and the trace.sentry script reads doc['trace.id'] (doc values).
+    view = load_json(DEPLOY / "kibana" / "data-view.json")["data_view"]
+    stored = [name for name in view["fieldFormats"] if name not in view["runtimeFieldMap"]]
+    assert stored == ["trace.id"]
     status, caps = elasticsearch.json("GET", "/svc-logs/_field_caps?fields=trace.id")
     assert status == 200
     assert caps["fields"]["trace.id"]["keyword"]["aggregatable"] is True

@@ -14,11 +14,19 @@ public final class ServerArgsWriter {
     private ServerArgsWriter() {}
 
     public static void main(String[] args) throws Exception {
+        if (args.length < 2) {
+            System.err.println("usage: server-args HOME LOGS_DIR [key=value...]");
+            System.exit(2);
+        }
         Path home = Path.of(args[0]).toAbsolutePath();
         Path logs = Path.of(args[1]).toAbsolutePath();
         Settings.Builder settings = Settings.builder().put("path.home", home.toString()).put("path.logs", logs.toString());
         for (int i = 2; i < args.length; i++) {
             int eq = args[i].indexOf('=');
+            if (eq < 1) {
+                System.err.println("server-args: not a key=value setting: " + args[i]);
+                System.exit(2);
+            }
             settings.put(args[i].substring(0, eq), args[i].substring(eq + 1));
         }
         // An empty, unsaved keystore with the bootstrap seed: what the launcher passes when no keystore exists.
