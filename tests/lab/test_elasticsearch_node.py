@@ -127,6 +127,13 @@ def test_the_node_binds_http_and_transport_to_loopback_only(elasticsearch: Elast
     assert all(address.startswith("127.0.0.1:") for address in bound), bound
 
 
+def test_the_node_loads_its_native_provider_with_debians_libzstd(elasticsearch: ElasticsearchPeer) -> None:
+    # Without lib/platform/linux-x64/libzstd.so the node still starts, but with "native methods disabled".
+    log = elasticsearch.process.log_path.read_text(errors="replace")
+    assert "Using [jdk] native provider and native methods for [Linux]" in log
+    assert "Unable to load native provider" not in log
+
+
 def test_the_template_without_its_ilm_setting_is_accepted(template_installed: list[str]) -> None:
     assert template_installed == ["PUT /_index_template/svc-logs -> 200"]
 
