@@ -82,17 +82,21 @@ def documents(svc_lines: list[str]) -> list[dict[str, Any]]:
     return [dict(doc) for line in svc_lines for doc in Pipeline(FLUENT_BIT).ship(wrap(line, STAMP))]
 
 
-def bulk(node: ElasticsearchPeer, action: str, index: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """POST /_bulk as out_es sends it (NDJSON, one action line per document), refreshed so a search sees it."""
-    lines = [json.dumps(part) for doc in docs for part in ({action: {"_index": index}}, doc)]
+def post_bulk(node: ElasticsearchPeer, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """POST /_bulk as out_es sends it (NDJSON, action line then document), refreshed so a search sees it."""
     answer = node.client.post(
         "/_bulk?refresh=true",
-        content=("\n".join(lines) + "\n").encode(),
+        content="".join(json.dumps(line) + "\n" for line in lines).encode(),
         headers={"Content-Type": "application/x-ndjson"},
     )
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
     return result
+
+
+def bulk(node: ElasticsearchPeer, action: str, index: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``action`` line per document, naming ``index`` as out_es does."""
+    return post_bulk(node, [part for doc in docs for part in ({action: {"_index": index}}, doc)])
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +320,22 @@ def test_a_bulk_index_action_is_rejected_by_the_data_stream(
     (item,) = result["items"]
     assert item["index"]["status"] == 400
     assert "only write ops with an op_type of create are allowed in data streams" in item["index"]["error"]["reason"]
+
+
+def test_a_resent_document_with_the_same_id_is_a_conflict_of_that_item_only(
+    elasticsearch: ElasticsearchPeer, template_installed: list[str], documents: list[dict[str, Any]]
+) -> None:
+    # What a deterministic _id would make of Fluent Bit's at-least-once resends: the bulk succeeds, the copy is refused.
+    first, second = documents[:2]
+    lines = [
+        {"create": {"_index": "svc-logs-resend-check", "_id": "line-1"}},
+        first,
+        {"create": {"_index": "svc-logs-resend-check", "_id": "line-1"}},
+        first,
+        {"create": {"_index": "svc-logs-resend-check", "_id": "line-2"}},
+        second,
+    ]
+    answer = post_bulk(elasticsearch, lines)
+    items = [(item["create"]["status"], item["create"].get("error", {}).get("type")) for item in answer["items"]]
+    assert items == [(201, None), (409, "version_conflict_engine_exception"), (201, None)]
+    assert len(search(elasticsearch, "svc-logs-resend-check", {"query": {"match_all": {}}})) == 2
