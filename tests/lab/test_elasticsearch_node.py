@@ -59,7 +59,7 @@ def template_installed(elasticsearch: ElasticsearchPeer, setup: ModuleType) -> l
 
 
 @pytest.fixture(scope="module")
-def svc_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def traced_svc_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """stdout of a real `python -m svc`: several requests of each kind (each its own trace), then SIGTERM."""
     env = base_env(tmp_path_factory.mktemp("svc"), FAULTS_ENABLED="true", LOG_LEVEL="debug")
     with service_process(env) as svc:
@@ -77,9 +77,9 @@ def svc_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def documents(svc_lines: list[str]) -> list[dict[str, Any]]:
+def documents(traced_svc_lines: list[str]) -> list[dict[str, Any]]:
     """What the emulated Fluent Bit sends Elasticsearch for those lines (one document per line)."""
-    return [dict(doc) for line in svc_lines for doc in Pipeline(FLUENT_BIT).ship(wrap(line, STAMP))]
+    return [dict(doc) for line in traced_svc_lines for doc in Pipeline(FLUENT_BIT).ship(wrap(line, STAMP))]
 
 
 def post_bulk(node: ElasticsearchPeer, lines: list[dict[str, Any]]) -> dict[str, Any]:
