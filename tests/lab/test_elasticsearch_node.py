@@ -21,7 +21,7 @@ from tests.peers.elasticsearch import ElasticsearchPeer
 from tests.support.service import base_env, service_process
 
 from .es_mapping import flat_properties
-from .files import DEPLOY, FLUENT_BIT, INDEX_TEMPLATE, load_json, load_script
+from .files import DEPLOY, FLUENT_BIT, INDEX_TEMPLATE, LAB_CHECK, load_json, load_script
 from .fluentbit import Pipeline
 from .fluentd_driver import wrap
 
@@ -339,3 +339,17 @@ def test_a_resent_document_with_the_same_id_is_a_conflict_of_that_item_only(
     items = [(item["create"]["status"], item["create"].get("error", {}).get("type")) for item in answer["items"]]
     assert items == [(201, None), (409, "version_conflict_engine_exception"), (201, None)]
     assert len(search(elasticsearch, "svc-logs-resend-check", {"query": {"match_all": {}}})) == 2
+
+
+def test_lab_checks_delivery_count_finds_each_access_line_once_and_misses_none(
+    elasticsearch: ElasticsearchPeer, indexed: dict[str, Any], documents: list[dict[str, Any]]
+) -> None:
+    # scripts/lab-check's own query (event.dataset filter, terms aggregation on trace.id), against the real node.
+    lab_check = load_script(LAB_CHECK, "lab_check_real_es")
+    sent = [d["trace.id"] for d in documents if d.get("event.dataset") == "svc.access" and "trace.id" in d]
+    assert len(sent) >= 10, "the capture must hold many requests"
+    never_sent = "0" * 31 + "1"
+    counts = lab_check.count_delivered(elasticsearch.url, [*sent, never_sent], lambda: 0.0, lambda _: None, 0)
+    assert counts == dict.fromkeys(sent, 1)
+    delivered, detail = lab_check.delivery_summary([*sent, never_sent], counts)
+    assert (delivered, detail.split(";")[0]) == (False, f"{len(sent)}/{len(sent) + 1} access lines in Elasticsearch")
