@@ -378,16 +378,16 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def dropped_spans(self) -> float | None:
-        """svc_telemetry_dropped_total{signal="spans"} from the admin listener (svc variants only)."""
+        """svc_telemetry_dropped_total{signal="spans"}, all reasons, from the admin listener (svc variants only)."""
         if self.launch.admin_port is None:
             return None
         with contextlib.suppress(OSError, http.client.HTTPException):
             status, body = _get(self.launch.admin_port, "/metrics", timeout=5.0)
             if status == 200:
-                for line in body.decode().splitlines():
-                    if line.startswith('svc_telemetry_dropped_total{signal="spans"}'):
-                        return float(line.split()[-1])
-                return 0.0
+                lines = body.decode().splitlines()
+                # One series per reason (queue_full, export_failed, ...): their sum is every lost span.
+                prefix = 'svc_telemetry_dropped_total{signal="spans"'
+                return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
         return None
 
     def stop(self) -> tuple[float, bool]:

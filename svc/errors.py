@@ -9,13 +9,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import sentry_sdk
-import urllib3
-from sentry_sdk.envelope import Item
-from sentry_sdk.transport import HttpTransport
 from sentry_sdk.utils import event_from_exception
 
 from svc.buildinfo import BuildInfo
 from svc.config import Config
+from svc.sentry_transport import EnvelopeTransport
 
 __all__ = ["ErrorReporter", "request_context", "scrub_query"]
 
@@ -25,11 +23,6 @@ log = logging.getLogger("svc.errors")
 SAFE_HEADERS = frozenset({"user-agent", "content-type", "content-length", "accept", "x-request-id", "host"})
 SECRET_PARAM = re.compile(r"token|secret|passw|key|auth|sig|session|code|credential|dsn", re.IGNORECASE)
 FILTERED = "[Filtered]"
-# Queue bound for the transport: a dead Sentry costs at most this many events of memory.
-QUEUE_SIZE = 100
-# gzip whether or not the optional brotli module happens to be importable: one wire format everywhere.
-# (The SDK compares this option to the string "gzip", though its type hint names an enum.)
-GZIP_ONLY: Any = {"transport_compression_algo": "gzip"}
 
 
 def scrub_query(query: str) -> str:
@@ -40,28 +33,6 @@ def scrub_query(query: str) -> str:
     return urlencode([(k, FILTERED if SECRET_PARAM.search(k) else v) for k, v in pairs])
 
 
-def _counting_transport(on_drop: Callable[[int], None]) -> type[HttpTransport]:
-    class CountingTransport(HttpTransport):
-        """Counts error events the SDK gives up on (queue overflow, network errors, rate limits)."""
-
-        def record_lost_event(
-            self, reason: str, data_category: Any = None, item: Item | None = None, *, quantity: int = 1
-        ) -> None:
-            category = item.data_category if item is not None else data_category
-            if category == "error":
-                on_drop(1 if item is not None else quantity)
-            super().record_lost_event(reason, data_category, item, quantity=quantity)
-
-        def _get_pool_options(self) -> dict[str, Any]:
-            options: dict[str, Any] = super()._get_pool_options()
-            # urllib3's default retries a refused or timed-out connection 3 times, logging a warning each time:
-            # per lost event, exactly when Sentry is down. A dead endpoint fails once and is counted above.
-            options["retries"] = urllib3.Retry(total=2, connect=0, read=0, redirect=0)
-            return options
-
-    return CountingTransport
-
-
 class ErrorReporter:
     """Sends unhandled exceptions to Sentry; a no-op without SENTRY_DSN.
 
@@ -69,7 +40,7 @@ class ErrorReporter:
     throughput), no Sentry tracing. svc's own OTel ids go on each event so Sentry links to Jaeger.
     """
 
-    def __init__(self, config: Config, build: BuildInfo, on_drop: Callable[[int], None]) -> None:
+    def __init__(self, config: Config, build: BuildInfo, on_drop: Callable[[int, str], None]) -> None:
         self._client: Any = None
         if config.sentry_dsn is None:
             return
@@ -87,9 +58,8 @@ class ErrorReporter:
             # Frame locals hold the ASGI scope (raw Authorization and Cookie headers, the unscrubbed query):
             # the SDK's key-based scrubber cannot see inside them, so locals are never sent.
             include_local_variables=False,
-            _experiments=GZIP_ONLY,
-            transport=_counting_transport(on_drop),
-            transport_queue_size=QUEUE_SIZE,
+            # svc's own transport (svc.sentry_transport): a deeper queue, cheap compression, losses by reason.
+            transport=EnvelopeTransport(config.sentry_dsn, f"svc/{build.version or 'unknown'}", on_drop),
             shutdown_timeout=2,
         )
 

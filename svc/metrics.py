@@ -51,8 +51,8 @@ class Metrics:
         self.redirects = Counter("svc_redirects", "Redirects served.", registry=self.registry)
         self.dropped = Counter(
             "svc_telemetry_dropped",
-            "Telemetry items dropped because a backend was down, slow or full.",
-            ("signal",),
+            "Telemetry items not delivered, by signal and reason (queue_full, export_failed, rate_limited, ...).",
+            ("signal", "reason"),
             registry=self.registry,
         )
         Gauge(

@@ -23,26 +23,27 @@ log = logging.getLogger("svc.telemetry")
 
 
 class DropCounter:
-    """Counts dropped telemetry in a metric and logs a summary at most once per interval, never per item."""
+    """Counts dropped telemetry by reason in a metric; logs a summary at most once per interval, never per item."""
 
     def __init__(self, metrics: Metrics, signal: str, interval: float = 60.0) -> None:
-        self._counter = metrics.dropped.labels(signal)
+        self._metric = metrics.dropped
         self._signal = signal
         self._interval = interval
         self._lock = threading.Lock()
-        self._pending = 0
+        self._pending: dict[str, int] = {}
         self._last_log = -interval
 
-    def __call__(self, count: int) -> None:
-        # Called from export threads: the lock keeps the pending count and the log throttle consistent.
-        self._counter.inc(count)
+    def __call__(self, count: int, reason: str) -> None:
+        # Called from export threads: the lock keeps the pending counts and the log throttle consistent.
+        self._metric.labels(self._signal, reason).inc(count)
         with self._lock:
-            self._pending += count
+            self._pending[reason] = self._pending.get(reason, 0) + count
             now = time.monotonic()
             if now - self._last_log < self._interval:
                 return
-            pending, self._pending, self._last_log = self._pending, 0, now
-        log.warning("telemetry backend unavailable: dropped %d %s", pending, self._signal)
+            pending, self._pending, self._last_log = self._pending, {}, now
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(pending.items()))
+        log.warning("telemetry dropped: %d %s (%s)", sum(pending.values()), self._signal, reasons)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ import pytest
 
 from reliability.backend_faults import Protocol, fault_case
 from reliability.backends import Mode
-from svc.errors import QUEUE_SIZE
 
 # Both backends fail the same way at once; the two OTLP protocols share the four modes between them
 # (the script runs every protocol x mode, and each backend alone).
@@ -30,7 +29,7 @@ def test_a_failing_backend_fails_no_request_and_every_drop_is_counted(
     report = fault_case(tmp_path, otlp_protocol=protocol, otlp_mode=mode, sentry_mode=mode, rate=400, duration_s=3.0)
     assert report.problems() == [], report
     assert report.load["failed"] == 0
-    assert report.injected_faults > QUEUE_SIZE + 50  # enough events to overflow Sentry's transport queue
+    assert report.injected_faults > 150  # enough error events that a failing Sentry must lose some
     assert report.dropped["spans"] > 0
     assert report.dropped["errors"] > 0
     # One summary line per signal, and at most one line from the exporter itself, however many batches failed.

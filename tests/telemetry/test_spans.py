@@ -1,8 +1,9 @@
-"""svc.spans' LeanTracer records exactly the spans the SDK's Tracer records, byte for byte on the wire."""
+"""svc.spans' Recorder records the spans the SDK's Tracer records: field for field, and byte for byte on the wire."""
 
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider, sampling
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -26,34 +27,42 @@ from opentelemetry.trace import (
 )
 
 from svc.otlp import encode_spans_bytes
-from svc.spans import LeanSpan, LeanTracer, LeanTracerProvider
+from svc.spans import RecordedSpan, Recorder
 
 RESOURCE = Resource.create({"service.name": "svc"})
+SEED = 20261201
 
 
-class _Counting(IdGenerator):
-    """The same ids for both tracers, so their spans can be compared whole."""
+class _Seeded(IdGenerator):
+    """The SDK's ids drawn as the Recorder draws them, so both tracers' spans can be compared whole."""
 
     def __init__(self) -> None:
-        self._next = 0
+        self._random = random.Random(SEED)
 
     def generate_span_id(self) -> int:
-        self._next += 1
-        return self._next
+        return self._random.getrandbits(64) or 1
 
     def generate_trace_id(self) -> int:
-        self._next += 1
-        return self._next << 64
+        return self._random.getrandbits(128) or 1
 
 
-def _pair(limits: SpanLimits, sampler: sampling.Sampler = sampling.ALWAYS_ON) -> list[Any]:
-    out = []
-    for cls in (TracerProvider, LeanTracerProvider):
-        memory = InMemorySpanExporter()
-        provider = cls(resource=RESOURCE, sampler=sampler, id_generator=_Counting(), span_limits=limits)
-        provider.add_span_processor(SimpleSpanProcessor(memory))
-        out.append((provider.get_tracer("svc", "1.0"), memory))
-    return out
+class _Kept:
+    """A sink that keeps every ended span."""
+
+    def __init__(self) -> None:
+        self.spans: list[RecordedSpan] = []
+
+    def on_end(self, span: RecordedSpan) -> None:
+        self.spans.append(span)
+
+
+def _pair(sampler: sampling.Sampler = sampling.ALWAYS_ON) -> tuple[Any, InMemorySpanExporter, Any, _Kept]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=RESOURCE, sampler=sampler, id_generator=_Seeded())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    kept = _Kept()
+    recorder = Recorder(RESOURCE, sampler, [kept], id_source=random.Random(SEED))
+    return provider.get_tracer("svc", "1.0"), memory, recorder.get_tracer("svc", "1.0"), kept
 
 
 _values = st.one_of(
@@ -85,67 +94,91 @@ def _record(tracer: Any, start: dict[str, Any], later: dict[str, Any], events: i
 
 
 @settings(max_examples=200, deadline=None)
-@example(start={"a": 1, "b": 2}, later={"a": 3}, events=0, status=False, max_attributes=None, max_length=None)
-@given(
-    start=_attributes,
-    later=_attributes,
-    events=st.integers(min_value=0, max_value=3),
-    status=st.booleans(),
-    max_attributes=st.sampled_from([None, 3, 8]),
-    max_length=st.sampled_from([None, 2]),
-)
-def test_lean_spans_encode_as_the_sdks_do(
-    start: dict[str, Any],
-    later: dict[str, Any],
-    events: int,
-    status: bool,
-    max_attributes: int | None,
-    max_length: int | None,
+@example(start={"a": 1, "b": 2}, later={"a": 3}, events=0, status=False)
+@given(start=_attributes, later=_attributes, events=st.integers(min_value=0, max_value=3), status=st.booleans())
+def test_recorded_spans_are_the_sdks_spans_field_for_field_and_on_the_wire(
+    start: dict[str, Any], later: dict[str, Any], events: int, status: bool
 ) -> None:
-    limits = SpanLimits(max_span_attributes=max_attributes, max_events=2, max_span_attribute_length=max_length)
-    (sdk, sdk_memory), (lean, lean_memory) = _pair(limits)
-    logging.disable(logging.WARNING)  # the SDK warns about each invalid or dropped attribute
+    sdk, memory, ours, kept = _pair()
+    logging.disable(logging.WARNING)  # both warn about each invalid attribute
     try:
         _record(sdk, start, later, events, status)
-        _record(lean, start, later, events, status)
+        _record(ours, start, later, events, status)
     finally:
         logging.disable(logging.NOTSET)
-    ours: tuple[ReadableSpan, ...] = lean_memory.get_finished_spans()
-    assert all(type(span) is LeanSpan for span in ours)
-    assert encode_spans(ours) == encode_spans(sdk_memory.get_finished_spans())
-    assert [s.dropped_attributes for s in ours] == [s.dropped_attributes for s in sdk_memory.get_finished_spans()]
-    assert encode_spans_bytes(ours) == encode_spans(ours).SerializeToString(deterministic=True)
+    theirs: tuple[ReadableSpan, ...] = memory.get_finished_spans()
+    assert [s.to_readable().attributes for s in kept.spans] == [s.attributes for s in theirs]
+    assert [s.dropped_attributes for s in kept.spans] == [s.dropped_attributes for s in theirs]
+    assert encode_spans_bytes(kept.spans) == encode_spans(theirs).SerializeToString(deterministic=True)
+
+
+def test_the_attribute_limit_drops_the_oldest_as_the_sdk_does() -> None:
+    sdk, memory, ours, kept = _pair()
+    many = {f"k{n}": n for n in range(130)}
+    for tracer in (sdk, ours):
+        span = tracer.start_span("GET", start_time=1)
+        span.set_attributes(many)
+        span.end(2)
+    (theirs,) = memory.get_finished_spans()
+    assert kept.spans[0].to_readable().attributes == theirs.attributes
+    assert kept.spans[0].dropped_attributes == theirs.dropped_attributes == 2
+
+
+def test_an_exception_event_is_the_sdks() -> None:
+    sdk, memory, ours, kept = _pair()
+    error = ValueError("boom")
+    for tracer in (sdk, ours):
+        span = tracer.start_span("GET", start_time=1)
+        span.record_exception(error, timestamp=5)
+        span.end(9)
+    assert encode_spans_bytes(kept.spans) == encode_spans(memory.get_finished_spans()).SerializeToString(
+        deterministic=True
+    )
 
 
 def test_unsampled_spans_are_not_recorded_and_carry_the_decision() -> None:
-    (_, _), (lean, memory) = _pair(SpanLimits(), sampling.ALWAYS_OFF)
-    span = lean.start_span("GET", attributes={"a": 1})
+    _, _, ours, kept = _pair(sampling.ALWAYS_OFF)
+    span = ours.start_span("GET", attributes={"a": 1})
     span.end()
     assert not span.is_recording()
     assert span.get_span_context().is_valid
     assert not span.get_span_context().trace_flags.sampled
-    assert memory.get_finished_spans() == ()
+    assert kept.spans == []
 
 
 def test_a_child_of_a_remote_parent_keeps_its_trace_and_sampling() -> None:
-    (_, _), (lean, memory) = _pair(SpanLimits(), sampling.ParentBased(sampling.ALWAYS_OFF))
+    _, _, ours, kept = _pair(sampling.ParentBased(sampling.ALWAYS_OFF))
     remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-    lean.start_span("GET", context=set_span_in_context(NonRecordingSpan(remote))).end()
-    (span,) = memory.get_finished_spans()
+    ours.start_span("GET", context=set_span_in_context(NonRecordingSpan(remote))).end()
+    (span,) = kept.spans
     assert span.context.trace_id == 0xABC
     assert span.context.trace_flags.sampled
     assert span.parent == remote
 
 
 def test_links_and_setting_after_end_behave_as_the_sdk(caplog: pytest.LogCaptureFixture) -> None:
-    (_, _), (lean, memory) = _pair(SpanLimits())
-    assert isinstance(lean, LeanTracer)
+    _, _, ours, kept = _pair()
     other = SpanContext(1, 2, is_remote=False)
-    linked = lean.start_span("linked", links=[Link(other, {"k": "v"})])
+    linked = ours.start_span("linked", links=[Link(other, {"k": "v"})])
     linked.add_link(SpanContext(3, 4, is_remote=False))
     linked.end()
     linked.set_attributes({"late": 1})
     assert "ended span" in caplog.text
-    (span,) = memory.get_finished_spans()
+    (span,) = kept.spans
     assert [link.context.span_id for link in span.links] == [2, 4]
     assert "late" not in span.attributes
+
+
+def test_start_as_current_span_makes_the_span_current_and_records_an_escaping_error() -> None:
+    _, _, ours, kept = _pair()
+
+    def work() -> None:
+        with ours.start_as_current_span("work") as span:
+            assert span.is_recording()
+            raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        work()
+    (ended,) = kept.spans
+    assert ended.status.status_code is StatusCode.ERROR
+    assert [event.name for event in ended.events] == ["exception"]
