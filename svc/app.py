@@ -17,7 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.router import Router
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
-from litestar.types import ASGIApp, HTTPScope, Scope
+from litestar.types import ASGIApp, BeforeMessageSendHookHandler, HTTPScope, Message, Scope
 from opentelemetry import trace
 
 from svc import health, lab, links
@@ -110,17 +110,29 @@ class SvcRequest(Request[Any, Any, Any]):
             raise ClientException("the body is nested too deeply") from None
 
 
-def _repair_options_allow(app: Litestar) -> Litestar:
-    # Litestar 2.x (litestar-org/litestar#4169, fixed in 3.0): a path served by several handlers keeps the
-    # OPTIONS handler generated for its first handler's route, whose Allow header lists only that handler's
-    # methods (OPTIONS /links said "OPTIONS, POST"). Point each generated handler at the route it now serves.
-    for route in app.routes:
-        if isinstance(route, HTTPRoute):
-            for handler in route.route_handlers:
-                for cell in handler.fn.__closure__ or ():
-                    if isinstance(cell.cell_contents, HTTPRoute) and cell.cell_contents is not route:
-                        cell.cell_contents = route
-    return app
+def litestar_4169_options_allow() -> BeforeMessageSendHookHandler:
+    """Shim for litestar-org/litestar#4169 (https://github.com/litestar-org/litestar/issues/4169, fixed in 3.0).
+
+    Litestar 2.x answers OPTIONS on a path served by several handlers with the Allow header of the first
+    handler's route only (OPTIONS /links said "OPTIONS, POST"). This `before_send` hook (a documented extension
+    point) rewrites that header with every method the path's route serves (`app.routes`, read once).
+    tests/service/test_litestar_shim.py fails once Litestar is fixed: then remove the shim.
+    """
+    allow: dict[str, bytes] = {}
+
+    async def rewrite_allow(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+            return
+        if not allow:
+            for route in scope["app"].routes:
+                if isinstance(route, HTTPRoute):
+                    allow[route.path_format] = ", ".join(sorted(route.methods)).encode()
+        methods = allow.get(cast(HTTPScope, scope).get("path_template") or "")
+        if methods is not None:
+            headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
+            message["headers"] = [*headers, (b"allow", methods)]
+
+    return rewrite_allow
 
 
 def build_litestar(
@@ -146,6 +158,7 @@ def build_litestar(
             Exception: handle_unexpected_exception,
         },
         after_exception=[_error_reporter(telemetry)],
+        before_send=[litestar_4169_options_allow()],
         request_class=SvcRequest,
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -166,7 +179,7 @@ def build_litestar(
         logging_config=None,
         debug=False,
     )
-    return _repair_options_allow(app)
+    return app
 
 
 def create_app(
