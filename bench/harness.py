@@ -386,8 +386,8 @@ class Server:
             if status == 200:
                 lines = body.decode().splitlines()
                 # One series per reason (queue_full, export_failed, ...): their sum is every lost span.
-                prefix = 'svc_telemetry_dropped_total{signal="spans"'
-                return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
+                spans = [line for line in lines if line.startswith("svc_telemetry_dropped_total{")]
+                return sum(float(line.split()[-1]) for line in spans if 'signal="spans"' in line)
         return None
 
     def stop(self) -> tuple[float, bool]:

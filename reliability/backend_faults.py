@@ -39,7 +39,7 @@ from reliability.report import (
     rss_bytes,
     write_result,
 )
-from svc.errors import QUEUE_SIZE
+from svc.sentry_transport import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE
 from tests.support.service import base_env, service_process
@@ -49,7 +49,7 @@ __all__ = ["FaultReport", "fault_case", "main", "scrape_dropped"]
 FAULT_EVERY = 5  # one request in five is GET /fault: a steady stream of Sentry events
 DROP_LOG_INTERVAL = 60.0  # DropCounter's default interval (svc.telemetry)
 Protocol = Literal["grpc", "http/protobuf"]
-_DROPPED = re.compile(r'^svc_telemetry_dropped_total\{signal="(\w+)"(?:,reason="\w+")?\} ([0-9.e+]+)$', re.MULTILINE)
+_DROPPED = re.compile(r'^svc_telemetry_dropped_total\{reason="\w+",signal="(\w+)"\} ([0-9.e+]+)$', re.MULTILINE)
 
 
 @dataclass
@@ -196,8 +196,8 @@ def fault_case(
             continue  # the injected faults' own error lines: one per request, on purpose
         lines[str(doc.get("log.logger"))] += 1
         message = str(doc.get("message", ""))
-        if message.startswith("telemetry backend unavailable"):
-            drop_lines[message.rsplit(" ", 1)[-1]] += 1
+        if message.startswith("telemetry dropped:"):  # "telemetry dropped: 5 spans (5 export_failed)"
+            drop_lines[message.split()[3]] += 1
     injected = [o for o in outcomes if o.call.injected]
     return FaultReport(
         otlp_protocol=otlp_protocol,
