@@ -308,8 +308,8 @@ def _warning_lines(logs: list[dict[str, Any]]) -> tuple[Counter[str], Counter[st
         if doc.get("log.logger") == "svc.app" and message.startswith("unhandled InjectedFault"):
             continue
         lines[str(doc.get("log.logger"))] += 1
-        if message.startswith("telemetry backend unavailable"):
-            drop_lines[message.rsplit(" ", 1)[-1]] += 1
+        if message.startswith("telemetry dropped:"):  # "telemetry dropped: 5 spans (5 export_failed)"
+            drop_lines[message.split()[3]] += 1
     return lines, drop_lines
 
 
