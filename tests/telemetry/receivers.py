@@ -288,6 +288,7 @@ class OtlpGrpcReceiver(_Collector):
 class _OtlpHttpHandler(BaseHTTPRequestHandler):
     server: _OtlpHttpServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as the Collector (Go's net/http) answers: no 40 ms delayed-ACK stall
 
     def do_POST(self) -> None:
         receiver = self.server.receiver

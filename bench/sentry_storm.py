@@ -1,0 +1,165 @@
+"""Where an error storm's Sentry events go: per-event costs and the drain rate of each transport, in one process.
+
+    uv run python -m bench.sentry_storm [--events 1000]
+
+Builds real events (a 20-frame traceback through event_from_exception), then measures on this machine: CPU per
+event to serialise and compress the envelope (gzip 9, the SDK's default, vs 1), wall time per POST to a loopback
+HTTP/1.1 sink with a fresh connection vs one kept alive, and a burst of `--events` captures through
+sentry-sdk's own HttpTransport (queue 100) and through svc's EnvelopeTransport: how many arrive, how many are
+counted lost. No timing assertion anywhere; this prints numbers for docs/signals.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import HttpTransport
+from sentry_sdk.utils import event_from_exception
+
+from svc.posting import KeepAlivePoster
+from svc.sentry_transport import EnvelopeTransport
+
+__all__ = ["main"]
+
+
+class _Sink:
+    """A loopback HTTP/1.1 envelope sink that counts POSTs (keep-alive, as Sentry's ingestion speaks)."""
+
+    def __init__(self, nodelay: bool) -> None:
+        self.count = 0
+        lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Without it, the body written after the headers waits for the client's delayed ACK: 40 ms a request.
+            disable_nagle_algorithm = nodelay
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                with lock:
+                    sink.count += 1
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_address[1]
+        self.dsn = f"http://key@127.0.0.1:{self.port}/1"
+
+
+def _deep(n: int) -> None:
+    if n == 0:
+        raise RuntimeError("injected fault for the storm")
+    _deep(n - 1)
+
+
+def _events(client: sentry_sdk.Client, count: int) -> list[dict[str, Any]]:
+    try:
+        _deep(20)
+    except RuntimeError as exc:
+        event, _ = event_from_exception(exc, client_options=client.options)
+    return [dict(event, event_id=f"{i:032x}") for i in range(count)]
+
+
+def _per_event_us(work: Any, items: list[Any]) -> float:
+    start = time.process_time()
+    for item in items:
+        work(item)
+    return (time.process_time() - start) * 1e6 / len(items)
+
+
+def _burst(sink: _Sink, transport: Any, events: list[dict[str, Any]]) -> tuple[int, float, float]:
+    client = sentry_sdk.Client(
+        dsn=sink.dsn, default_integrations=False, auto_enabling_integrations=False, transport=transport
+    )
+    before = sink.count
+    start = time.monotonic()
+    for event in events:
+        client.capture_event(dict(event), scope=sentry_sdk.Scope())
+    captured = time.monotonic() - start
+    client.flush(timeout=30)
+    drained = time.monotonic() - start
+    client.close(timeout=1)
+    return sink.count - before, captured, drained
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the per-event costs and each transport's burst result."""
+    parser = argparse.ArgumentParser(prog="python -m bench.sentry_storm")
+    parser.add_argument("--events", type=int, default=1000)
+    args = parser.parse_args(argv)
+    for nodelay in (False, True):
+        print("--- sink with TCP_NODELAY" if nodelay else "--- sink with Nagle on (a plain stdlib http.server)")
+        _run(_Sink(nodelay), args.events)
+    return 0
+
+
+def _run(sink: _Sink, count: int) -> None:
+    plain = sentry_sdk.Client(dsn=sink.dsn, default_integrations=False, auto_enabling_integrations=False)
+    events = _events(plain, count)
+    plain.close(timeout=1)
+    envelopes = []
+    for event in events:
+        envelope = Envelope()
+        envelope.add_event(event)
+        envelopes.append(envelope.serialize())
+    print(
+        f"envelope: {len(envelopes[0])} bytes, gzip-9 {len(gzip.compress(envelopes[0], 9))}, "
+        f"gzip-1 {len(gzip.compress(envelopes[0], 1))}"
+    )
+    print(
+        f"CPU per event: gzip-9 {_per_event_us(lambda b: gzip.compress(b, 9), envelopes):.0f} µs, "
+        f"gzip-1 {_per_event_us(lambda b: gzip.compress(b, 1), envelopes):.0f} µs"
+    )
+    body = gzip.compress(envelopes[0], 1)
+    headers = {"Content-Type": "application/x-sentry-envelope", "Content-Encoding": "gzip"}
+    sample = envelopes[:200]
+
+    def fresh(_: bytes) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", sink.port, timeout=5)
+        connection.request("POST", "/api/1/envelope/", body=body, headers=headers)
+        connection.getresponse().read()
+        connection.close()
+
+    poster = KeepAlivePoster(f"http://127.0.0.1:{sink.port}/api/1/envelope/", 5)
+    for name, post in (("fresh connection", fresh), ("kept alive", lambda _: poster.post(body, headers))):
+        start = time.monotonic()
+        for item in sample:
+            post(item)
+        print(f"POST, {name}: {(time.monotonic() - start) * 1e6 / len(sample):.0f} µs wall per event")
+    poster.close()
+    lost: list[int] = []
+    transports: list[tuple[str, Any]] = [
+        ("sentry-sdk HttpTransport (queue 100, gzip 9)", HttpTransport),
+        (
+            "svc EnvelopeTransport (queue 1000, gzip 1)",
+            EnvelopeTransport(sink.dsn, "bench", lambda n, _: lost.append(n)),
+        ),
+    ]
+    for name, transport in transports:
+        arrived, captured, drained = _burst(sink, transport, events)
+        print(
+            f"{name}: {arrived}/{len(events)} arrived; captured in {captured:.2f} s, drained in {drained:.2f} s"
+            + (f"; {sum(lost)} counted lost" if lost else "")
+        )
+    sink.server.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
