@@ -129,6 +129,17 @@ class RecordedSpan(trace_api.Span):
             log.warning("Setting attribute on ended span.")
             return
         stored = self.attributes
+        if len(stored) + len(attributes) <= MAX_ATTRIBUTES:
+            # The common case, and the hot one: plain values, room for all. Anything else takes the long way.
+            plain = _PLAIN
+            for key, value in attributes.items():
+                if type(value) not in plain or type(key) is not str or not key:
+                    break
+                if key in stored:
+                    del stored[key]  # a key set again moves to the end, as in the SDK
+                stored[key] = value
+            else:
+                return
         for given_key, given in attributes.items():
             key, value = given_key, given
             if type(value) not in _PLAIN or type(key) is not str or not key:
@@ -138,7 +149,7 @@ class RecordedSpan(trace_api.Span):
                     continue
                 key, value = next(iter(clean.items()))
             if key in stored:
-                del stored[key]  # a key set again moves to the end, as in the SDK
+                del stored[key]
             elif len(stored) >= MAX_ATTRIBUTES:
                 del stored[next(iter(stored))]  # the oldest one makes room, as in the SDK
                 self.dropped_attributes += 1
