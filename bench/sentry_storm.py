@@ -18,11 +18,12 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import HttpTransport
+from sentry_sdk.types import Event
 from sentry_sdk.utils import event_from_exception
 
 from svc.posting import KeepAlivePoster
@@ -91,7 +92,7 @@ def _burst(sink: _Sink, transport: Any, events: list[dict[str, Any]]) -> tuple[i
     before = sink.count
     start = time.monotonic()
     for event in events:
-        client.capture_event(dict(event), scope=sentry_sdk.Scope())
+        client.capture_event(cast(Event, dict(event)), scope=sentry_sdk.Scope())
     captured = time.monotonic() - start
     client.flush(timeout=30)
     drained = time.monotonic() - start
@@ -117,7 +118,7 @@ def _run(sink: _Sink, count: int) -> None:
     envelopes = []
     for event in events:
         envelope = Envelope()
-        envelope.add_event(event)
+        envelope.add_event(cast(Event, event))
         envelopes.append(envelope.serialize())
     print(
         f"envelope: {len(envelopes[0])} bytes, gzip-9 {len(gzip.compress(envelopes[0], 9))}, "

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from svc.buildinfo import BuildInfo
+from svc.red import RedCollector
 
 __all__ = ["KNOWN_METHODS", "Metrics"]
 
@@ -16,8 +17,6 @@ __all__ = ["KNOWN_METHODS", "Metrics"]
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
-
-_Children = tuple[Counter, Histogram, Histogram]
 
 
 class Metrics:
@@ -28,22 +27,10 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        labels = ("method", "route", "status_code")
-        self.requests = Counter("http_server_requests", "HTTP requests served.", labels, registry=self.registry)
-        self.duration = Histogram(
-            "http_server_request_duration_seconds",
-            "Time from request start to the last response byte.",
-            labels,
-            buckets=DURATION_BUCKETS,
-            registry=self.registry,
-        )
-        self.response_size = Histogram(
-            "http_server_response_size_bytes",
-            "Response body size.",
-            labels,
-            buckets=SIZE_BUCKETS,
-            registry=self.registry,
-        )
+        # Requests, duration and response size: a custom collector (svc.red), cheaper per request than the
+        # library's Counter and Histograms, with the same exposition.
+        self.red = RedCollector(DURATION_BUCKETS, SIZE_BUCKETS)
+        self.registry.register(self.red)
         self.active = Gauge(
             "http_server_active_requests", "Requests being served now.", ("method",), registry=self.registry
         )
@@ -59,7 +46,6 @@ class Metrics:
             "svc_build_info", "Build of the running service; always 1.", ("version", "commit"), registry=self.registry
         ).labels(build.version or "unknown", build.commit or "unknown").set(1)
         # labels() validates and locks on every call; the label sets are bounded, so their children are cached.
-        self._children: dict[tuple[str, str, int], _Children] = {}
         self._active: dict[str, Gauge] = {}
 
     def active_for(self, method: str) -> Gauge:
@@ -71,20 +57,7 @@ class Metrics:
 
     def observe(self, method: str, route: str, status: int, seconds: float, size: int, trace_id: str | None) -> None:
         """Record one finished request; the duration carries the trace id as an exemplar when it was sampled."""
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            code = str(status)
-            children = self._children[key] = (
-                self.requests.labels(method, route, code),
-                self.duration.labels(method, route, code),
-                self.response_size.labels(method, route, code),
-            )
-        requests, duration, response_size = children
-        exemplar = {"trace_id": trace_id} if trace_id is not None else None
-        requests.inc(1, exemplar)
-        duration.observe(seconds, exemplar)
-        response_size.observe(size)
+        self.red.observe(method, route, status, seconds, size, trace_id)
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The exposition body and content type: OpenMetrics (with exemplars) if the scraper asks, else text 0.0.4."""
