@@ -68,6 +68,14 @@ class Telemetry:
         )
 
     def shutdown(self, timeout: float) -> None:
-        """Flush spans and error events, each bounded by timeout seconds."""
-        shutdown_tracing(self.tracer_provider, timeout)
+        """Flush spans and error events, each bounded by timeout seconds; log how long that took."""
+        start = time.perf_counter()
+        spans_flushed = shutdown_tracing(self.tracer_provider, timeout)
         self.errors.close(timeout)
+        took = time.perf_counter() - start
+        log.info(
+            "telemetry flushed in %.3f s%s",
+            took,
+            "" if spans_flushed else " (span export cut off at its bound)",
+            extra={"event.duration": int(took * 1e9)},
+        )

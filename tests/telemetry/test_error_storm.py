@@ -64,6 +64,7 @@ def test_a_storm_of_a_thousand_errors_in_ten_seconds_delivers_every_event_and_ex
     assert events == STORM, (events, [(s.labels, s.value) for s in dropped if s.value])
     assert [s for s in dropped if s.value] == []
     assert code == 0
-    # Each event was sent during the storm, not queued for the exit: there is nothing left to flush.
-    assert took < FLUSH_TIMEOUT, took
+    assert took < FLUSH_TIMEOUT, took  # the bound, not a speed target: the flush's own time is logged
+    [flushed] = [line for line in lines if line["message"].startswith("telemetry flushed in")]
+    assert "cut off" not in flushed["message"]
     assert [line["message"] for line in lines if "unavailable" in line["message"]] == []
