@@ -41,8 +41,15 @@ MAX_EVENTS = 128
 MAX_LINKS = 128
 _UNSET = Status(StatusCode.UNSET)
 _PLAIN = frozenset({str, bool, int, float})
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+# W3C Trace Context Level 2: the "random" flag marks a trace id that is random (svc's are; a parent's says so
+# itself). Indexed by (random, sampled).
+_FLAGS = {
+    (random_id, sampled): TraceFlags(
+        (TraceFlags.RANDOM_TRACE_ID if random_id else 0) | (TraceFlags.SAMPLED if sampled else 0)
+    )
+    for random_id in (False, True)
+    for sampled in (False, True)
+}
 _RECORD_AND_SAMPLE = Decision.RECORD_AND_SAMPLE
 _DROP = Decision.DROP
 _ids = random.Random()  # seeded from os.urandom once; span ids need uniqueness, not secrecy (as the SDK's)
@@ -265,8 +272,10 @@ class RecordingTracer(trace_api.Tracer):
         if parent is None or not parent.is_valid:
             parent = None
             trace_id = recorder.new_trace_id()
+            random_id = recorder.random_ids
         else:
             trace_id = parent.trace_id
+            random_id = parent.trace_flags.random_trace_id
         links = links or ()
         result = recorder.sampler.should_sample(context, trace_id, name, kind, attributes, links)
         decision = result.decision
@@ -274,7 +283,7 @@ class RecordingTracer(trace_api.Tracer):
             trace_id,
             recorder.new_span_id(),
             is_remote=False,
-            trace_flags=_SAMPLED if decision is _RECORD_AND_SAMPLE else _NOT_SAMPLED,
+            trace_flags=_FLAGS[random_id, decision is _RECORD_AND_SAMPLE],
             trace_state=result.trace_state,
         )
         if decision is _DROP:
@@ -342,8 +351,9 @@ class Recorder(trace_api.TracerProvider):
         self.resource = resource
         self.sampler = sampler
         self._sinks = tuple(sinks)
-        ids = id_source or _ids
-        self._bits = ids.getrandbits
+        # A test's seeded source is not random in the W3C sense: its ids are predictable.
+        self.random_ids = id_source is None
+        self._bits = (id_source or _ids).getrandbits
 
     def new_trace_id(self) -> int:
         """A random, non-zero 128-bit trace id."""

@@ -182,3 +182,12 @@ def test_start_as_current_span_makes_the_span_current_and_records_an_escaping_er
     (ended,) = kept.spans
     assert ended.status.status_code is StatusCode.ERROR
     assert [event.name for event in ended.events] == ["exception"]
+
+
+def test_a_root_span_carries_the_w3c_random_trace_id_flag_as_the_sdks_does() -> None:
+    recorder = Recorder(RESOURCE, sampling.ALWAYS_ON, [])
+    ours = recorder.get_tracer("svc").start_span("GET").get_span_context().trace_flags
+    theirs = TracerProvider().get_tracer("svc").start_span("GET").get_span_context().trace_flags
+    assert ours == theirs
+    assert ours.random_trace_id
+    assert ours.sampled
