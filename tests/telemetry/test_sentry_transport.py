@@ -1,0 +1,127 @@
+"""svc's Sentry transport names every loss: rate limits as Sentry sends them, a full queue, a refused connection."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sentry_sdk.envelope import Envelope
+
+from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport
+from tests.support.polling import wait_for
+from tests.telemetry.receivers import RefusingPort
+
+
+class _Ingest:
+    """A loopback envelope endpoint answering each POST with `status` and `headers`, or holding it until released."""
+
+    def __init__(self, status: int, headers: dict[str, str], hold: bool = False) -> None:
+        self.posts = 0
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+        ingest = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                ingest.posts += 1
+                ingest.release.wait(10)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.dsn = f"http://key@127.0.0.1:{self.server.server_address[1]}/1"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+
+
+@pytest.fixture
+def losses() -> list[tuple[int, str]]:
+    return []
+
+
+def _transport(dsn: str, losses: list[tuple[int, str]]) -> EnvelopeTransport:
+    return EnvelopeTransport(dsn, "test/1", lambda n, reason: losses.append((n, reason)))
+
+
+def _event(n: int) -> Envelope:
+    envelope = Envelope()
+    envelope.add_event({"event_id": f"{n:032x}", "level": "error", "message": "boom"})
+    return envelope
+
+
+def _lost(losses: list[tuple[int, str]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for count, reason in losses:
+        totals[reason] = totals.get(reason, 0) + count
+    return totals
+
+
+@pytest.fixture
+def limited() -> Iterator[_Ingest]:
+    ingest = _Ingest(429, {"Retry-After": "60", "X-Sentry-Rate-Limits": "60:error:organization"})
+    yield ingest
+    ingest.close()
+
+
+def test_a_429_with_sentry_rate_limits_drops_the_following_events_unsent_as_rate_limited(
+    limited: _Ingest, losses: list[tuple[int, str]]
+) -> None:
+    transport = _transport(limited.dsn, losses)
+    try:
+        transport.capture_envelope(_event(0))
+        wait_for(lambda: _lost(losses).get("rate_limited") == 1, timeout=5, what="the first event limited")
+        for n in range(1, 6):
+            transport.capture_envelope(_event(n))
+        transport.flush(5)
+    finally:
+        transport.kill()
+    assert _lost(losses) == {"rate_limited": 6}
+    assert limited.posts == 1  # the limit was honoured: nothing else was sent while it lasts
+
+
+def test_events_beyond_the_queue_are_counted_as_queue_full(losses: list[tuple[int, str]]) -> None:
+    ingest = _Ingest(200, {}, hold=True)  # the first POST hangs, so the queue only fills
+    transport = _transport(ingest.dsn, losses)
+    try:
+        transport.capture_envelope(_event(0))
+        wait_for(lambda: ingest.posts == 1, timeout=5, what="the first POST in flight")
+        for n in range(1, QUEUE_SIZE + 11):
+            transport.capture_envelope(_event(n))
+        assert _lost(losses) == {"queue_full": 10}
+        ingest.release.set()
+        transport.flush(10)
+        assert ingest.posts == QUEUE_SIZE + 1
+    finally:
+        transport.kill()
+        ingest.close()
+
+
+def test_a_refused_connection_is_counted_as_network_error(losses: list[tuple[int, str]]) -> None:
+    with RefusingPort() as port:
+        transport = _transport(f"http://key@{port.host}:{port.port}/1", losses)
+        try:
+            for n in range(3):
+                transport.capture_envelope(_event(n))
+            transport.flush(5)
+        finally:
+            transport.kill()
+    assert _lost(losses) == {"network_error": 3}
