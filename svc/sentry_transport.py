@@ -57,19 +57,26 @@ def _error_count(envelope: Envelope) -> int:
     return sum(1 for item in envelope.items if item.data_category == "error")
 
 
-def _retry_after(headers: Any) -> float:
-    """Seconds until sending may resume, from X-Sentry-Rate-Limits or Retry-After (svc sends only errors)."""
+def _limited_for(headers: Any) -> float | None:
+    """Seconds during which errors may not be sent, from X-Sentry-Rate-Limits or Retry-After; None if neither says.
+
+    X-Sentry-Rate-Limits is `seconds:categories:scope...` per limit, comma-separated; no categories means all.
+    """
     limits = headers.get("X-Sentry-Rate-Limits")
     if limits:
-        longest = 0.0
+        longest = None
         for limit in limits.split(","):
-            seconds, _, categories = limit.strip().partition(":")
-            categories = categories.partition(":")[0]
-            if not categories or "error" in categories.split(";"):
-                longest = max(longest, float(seconds) if seconds.replace(".", "", 1).isdigit() else 0.0)
-        return longest or DEFAULT_RETRY_AFTER
+            seconds, _, rest = limit.strip().partition(":")
+            categories = rest.partition(":")[0]
+            if (not categories or "error" in categories.split(";")) and _is_number(seconds):
+                longest = max(longest or 0.0, float(seconds))
+        return longest
     after = headers.get("Retry-After")
-    return float(after) if after and after.replace(".", "", 1).isdigit() else DEFAULT_RETRY_AFTER
+    return float(after) if after and _is_number(after) else None
+
+
+def _is_number(text: str) -> bool:
+    return text.replace(".", "", 1).isdigit()
 
 
 class EnvelopeTransport(Transport):
@@ -149,10 +156,12 @@ class EnvelopeTransport(Transport):
             self._lost(envelope, "network_error")
             log.debug("sending to Sentry failed: %s", error)
             return
+        limited = _limited_for(response.headers)
         if response.status == 429:
-            self._blocked_until = time.monotonic() + _retry_after(response.headers)
+            self._blocked_until = time.monotonic() + (limited if limited is not None else DEFAULT_RETRY_AFTER)
             self._lost(envelope, "rate_limited")
-        elif response.status >= 400:
+            return
+        if limited is not None:  # a limit announced on an accepted event applies to the next ones
+            self._blocked_until = time.monotonic() + limited
+        if response.status >= 400:
             self._lost(envelope, "rejected")
-        elif "X-Sentry-Rate-Limits" in response.headers:
-            self._blocked_until = time.monotonic() + _retry_after(response.headers)

@@ -125,3 +125,17 @@ def test_a_refused_connection_is_counted_as_network_error(losses: list[tuple[int
         finally:
             transport.kill()
     assert _lost(losses) == {"network_error": 3}
+
+
+def test_a_rate_limit_on_another_category_does_not_stop_error_events(losses: list[tuple[int, str]]) -> None:
+    ingest = _Ingest(200, {"X-Sentry-Rate-Limits": "60:transaction;session:organization"})
+    transport = _transport(ingest.dsn, losses)
+    try:
+        for n in range(3):
+            transport.capture_envelope(_event(n))
+        transport.flush(5)
+    finally:
+        transport.kill()
+        ingest.close()
+    assert losses == []
+    assert ingest.posts == 3
