@@ -115,6 +115,16 @@ def _text(raw: str) -> str:
     return value
 
 
+def _readable_file(raw: str) -> str:
+    value = raw.strip()
+    try:
+        with open(value, "rb"):
+            pass
+    except OSError:
+        raise _InvalidError("is not a readable file") from None
+    return value
+
+
 def _host(raw: str) -> str:
     value = raw.strip()
     if not _is_ip_address(value) and not _HOSTNAME.fullmatch(value):
@@ -246,6 +256,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms", _integer(1), "10000", "Export timeout in milliseconds."),
     Setting(
+        "OTEL_EXPORTER_OTLP_CERTIFICATE", "otlp_certificate", _readable_file, None, "PEM CA file for an https endpoint."
+    ),
+    Setting(
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "otlp_client_certificate",
+        _readable_file,
+        None,
+        "PEM client certificate (mTLS).",
+    ),
+    Setting("OTEL_EXPORTER_OTLP_CLIENT_KEY", "otlp_client_key", _readable_file, None, "PEM client key (mTLS)."),
+    Setting(
         "OTEL_TRACES_SAMPLER", "sampler", _choice(*SAMPLERS), "parentbased_always_on", "Head sampler (OTel names)."
     ),
     Setting("OTEL_TRACES_SAMPLER_ARG", "sampler_arg", _ratio, "1.0", "Ratio for the traceidratio samplers."),
@@ -279,6 +300,9 @@ class Config:
     otlp_protocol: OtlpProtocol = "grpc"
     otlp_headers: tuple[tuple[str, str], ...] | None = None
     otlp_timeout_ms: int = 10000
+    otlp_certificate: str | None = None
+    otlp_client_certificate: str | None = None
+    otlp_client_key: str | None = None
     sampler: str = "parentbased_always_on"
     sampler_arg: float = 1.0
     sentry_dsn: str | None = None
@@ -316,6 +340,13 @@ def _clashes(values: dict[str, Any]) -> list[str]:
     port, admin_port = values.get("port"), values.get("admin_port")
     if port is not None and port == admin_port and port != 0:
         return [f"PORT='{port}' is the same port as ADMIN_PORT='{admin_port}' (the listeners need two ports, or 0)"]
+    return _tls_clashes(values)
+
+
+def _tls_clashes(values: dict[str, Any]) -> list[str]:
+    """A client certificate without its key, or the other way round."""
+    if (values.get("otlp_client_certificate") is None) != (values.get("otlp_client_key") is None):
+        return ["OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY go together (both or neither)"]
     return []
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -25,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from svc.otlp import SpanData, encode_spans_bytes
 from svc.posting import KeepAlivePoster, PostFailedError
 
-__all__ = ["BatchExporter", "GrpcSender", "HttpSender", "OnDrop", "SendError", "Sender"]
+__all__ = ["BatchExporter", "GrpcSender", "HttpSender", "OnDrop", "SendError", "Sender", "Tls"]
 
 log = logging.getLogger("svc.export")
 
@@ -73,14 +75,45 @@ def _rejected(response: ExportTraceServiceResponse) -> int:
     return int(response.partial_success.rejected_spans) if response.HasField("partial_success") else 0
 
 
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """PEM files for an https endpoint (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def grpc_credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials: the given CA (else the system's), and the client pair for mTLS if given."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca_file),
+            private_key=_read(self.key_file),
+            certificate_chain=_read(self.cert_file),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same for http.client."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as pem:
+        return pem.read()
+
+
 class GrpcSender:
     """OTLP/gRPC through grpcio's public API: the request goes out as the bytes it is given."""
 
-    def __init__(self, endpoint: str, headers: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, endpoint: str, headers: Sequence[tuple[str, str]], tls: Tls | None = None) -> None:
         scheme, _, target = endpoint.rpartition("://")
         target = target.rstrip("/")
         if scheme == "https":
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+            self._channel = grpc.secure_channel(target, (tls or Tls()).grpc_credentials())
         else:
             self._channel = grpc.insecure_channel(target)
         # request_serializer=None: grpcio sends the request unserialised (bytes as they are).
@@ -105,8 +138,9 @@ class GrpcSender:
 class HttpSender:
     """OTLP/HTTP with protobuf bodies over one keep-alive connection, uncompressed as the SDK's default."""
 
-    def __init__(self, endpoint: str, headers: Sequence[tuple[str, str]]) -> None:
-        self._poster = KeepAlivePoster(endpoint, timeout=10.0)
+    def __init__(self, endpoint: str, headers: Sequence[tuple[str, str]], tls: Tls | None = None) -> None:
+        context = (tls or Tls()).ssl_context() if endpoint.startswith("https://") else None
+        self._poster = KeepAlivePoster(endpoint, timeout=10.0, context=context)
         self._headers = {"Content-Type": "application/x-protobuf", **dict(headers)}
 
     def send(self, body: bytes, timeout: float) -> int:

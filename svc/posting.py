@@ -32,14 +32,14 @@ class Reply:
 class KeepAlivePoster:
     """POSTs to one URL over one reused connection; a connection the server closed is reopened once."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._timeout = timeout
-        self._context = ssl.create_default_context() if self._https else None
+        self._context = context or (ssl.create_default_context() if self._https else None)
         self._connection: http.client.HTTPConnection | None = None
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:

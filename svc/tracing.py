@@ -12,7 +12,7 @@ from opentelemetry.trace import TracerProvider as ApiTracerProvider
 
 from svc.buildinfo import BuildInfo
 from svc.config import Config
-from svc.export import BatchExporter, GrpcSender, HttpSender, OnDrop, Sender
+from svc.export import BatchExporter, GrpcSender, HttpSender, OnDrop, Sender, Tls
 from svc.spans import RecordedSpan, Recorder, SpanSink
 
 __all__ = ["SdkProcessorSink", "TracingProvider", "build_tracer_provider", "make_sampler", "shutdown_tracing"]
@@ -38,14 +38,15 @@ def make_sampler(name: str, ratio: float) -> sampling.Sampler:
 
 def _sender(config: Config) -> Sender | None:
     headers = tuple(config.otlp_headers or ())
+    tls = Tls(config.otlp_certificate, config.otlp_client_certificate, config.otlp_client_key)
     if config.otlp_protocol == "grpc":
         endpoint = config.otlp_traces_endpoint or config.otlp_endpoint
-        return GrpcSender(endpoint, headers) if endpoint is not None else None
+        return GrpcSender(endpoint, headers, tls) if endpoint is not None else None
     if config.otlp_traces_endpoint is not None:
-        return HttpSender(config.otlp_traces_endpoint, headers)
+        return HttpSender(config.otlp_traces_endpoint, headers, tls)
     if config.otlp_endpoint is not None:
         # The spec: the signal path is appended to the base endpoint for http/protobuf only.
-        return HttpSender(config.otlp_endpoint.rstrip("/") + "/v1/traces", headers)
+        return HttpSender(config.otlp_endpoint.rstrip("/") + "/v1/traces", headers, tls)
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import sentry_sdk
@@ -31,6 +32,9 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "OTEL_EXPORTER_OTLP_PROTOCOL": ("http/json", "is not one of grpc|http/protobuf"),
     "OTEL_EXPORTER_OTLP_HEADERS": ("Bearer s3cret", "is not a list of key=value pairs separated by commas"),
     "OTEL_EXPORTER_OTLP_TIMEOUT": ("0", "is not an integer (>= 1)"),
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": ("/nonexistent/ca.pem", "is not a readable file"),
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": ("/nonexistent/client.pem", "is not a readable file"),
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY": ("/nonexistent/client.key", "is not a readable file"),
     "OTEL_TRACES_SAMPLER": (
         "sometimes",
         "is not one of always_on|always_off|traceidratio|parentbased_always_on|parentbased_always_off"
@@ -209,6 +213,16 @@ def test_the_same_nonzero_port_for_both_listeners_is_one_problem() -> None:
 def test_the_default_admin_port_clashes_with_port_9000() -> None:
     with pytest.raises(ConfigError):
         Config.from_env({"PORT": "9000"}.get)
+
+
+def test_a_client_certificate_without_its_key_is_one_problem(tmp_path: Path) -> None:
+    pem = tmp_path / "client.pem"
+    pem.write_text("not checked here: only that it can be read\n")
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": str(pem)}.get)
+    assert caught.value.problems == [
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY go together (both or neither)"
+    ]
 
 
 def test_port_0_for_both_listeners_is_fine() -> None:
