@@ -253,6 +253,10 @@ class BatchExporter:
             self._export(batch[:half])
             self._export(batch[half:])
             return
+        self._send(body, len(batch))
+
+    def _send(self, body: bytes, count: int) -> None:
+        """One request, retried while the failure is transient and the deadline allows."""
         deadline = time.monotonic() + self._timeout
         backoff = FIRST_BACKOFF
         while True:
@@ -261,16 +265,17 @@ class BatchExporter:
             except SendError as error:
                 delay = error.retry_after if error.retry_after is not None else backoff * self._jitter.uniform(0.8, 1.2)
                 # Stopping: one attempt per batch, so a dead collector cannot hold the exit.
-                if not error.retryable or self._stop.is_set() or time.monotonic() + delay >= deadline:
-                    self._failed(len(batch), "export_failed", str(error))
-                    return
-                if self._stop.wait(delay):
-                    self._failed(len(batch), "export_failed", str(error))
+                give_up = not error.retryable or self._stop.is_set() or time.monotonic() + delay >= deadline
+                if give_up or self._stop.wait(delay):
+                    self._failed(count, "export_failed", str(error))
                     return
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
+            except Exception as error:  # a sender bug must cost this batch, not the export thread
+                self._failed(count, "export_failed", f"{type(error).__name__}: {error}")
+                return
             if rejected:
-                self._failed(rejected, "rejected", f"the collector rejected {rejected} of {len(batch)} spans")
+                self._failed(rejected, "rejected", f"the collector rejected {rejected} of {count} spans")
             return
 
     def _failed(self, count: int, reason: str, cause: str) -> None:

@@ -5,8 +5,8 @@ at gzip level 9; in an error storm the queue overflowed and every loss was repor
 This one keeps up to QUEUE_SIZE envelopes, compresses at level 1 (a fraction of level 9's CPU on an event, a
 few per cent larger), sends over one keep-alive connection (svc.posting), honours Sentry's rate limits (429 with
 Retry-After or X-Sentry-Rate-Limits), and names every loss by its reason: queue_full, rate_limited,
-network_error (refused, reset, timed out), rejected (4xx/5xx), or shutdown (still queued when the exit's flush
-ran out of time).
+network_error (refused, reset, timed out), rejected (4xx/5xx), send_failed (an envelope that could not be
+serialised or sent at all), or shutdown (still queued when the exit's flush ran out of time).
 """
 
 from __future__ import annotations
@@ -149,12 +149,15 @@ class EnvelopeTransport(Transport):
         if time.monotonic() < self._blocked_until:
             self._lost(envelope, "rate_limited")
             return
-        body = gzip.compress(envelope.serialize(), GZIP_LEVEL)
         try:
-            response = self._poster.post(body, self._headers)
+            response = self._poster.post(gzip.compress(envelope.serialize(), GZIP_LEVEL), self._headers)
         except PostFailedError as error:
             self._lost(envelope, "network_error")
             log.debug("sending to Sentry failed: %s", error)
+            return
+        except Exception as error:  # an envelope that cannot be sent must cost itself, not the sending thread
+            self._lost(envelope, "send_failed")
+            log.debug("cannot send an envelope to Sentry: %s", error)
             return
         limited = _limited_for(response.headers)
         if response.status == 429:

@@ -139,3 +139,21 @@ def test_a_rate_limit_on_another_category_does_not_stop_error_events(losses: lis
         ingest.close()
     assert losses == []
     assert ingest.posts == 3
+
+
+def test_an_envelope_that_cannot_be_serialised_is_counted_and_the_next_one_still_goes_out(
+    losses: list[tuple[int, str]],
+) -> None:
+    ingest = _Ingest(200, {})
+    transport = _transport(ingest.dsn, losses)
+    try:
+        broken = Envelope()
+        broken.add_event({"event_id": "0" * 32, "level": "error", "extra": {"bad": object()}})  # not JSON
+        transport.capture_envelope(broken)
+        transport.capture_envelope(_event(1))
+        transport.flush(5)
+    finally:
+        transport.kill()
+        ingest.close()
+    assert _lost(losses) == {"send_failed": 1}
+    assert ingest.posts == 1
