@@ -8,7 +8,7 @@ bare: svc's own route handlers in svc's Litestar app, without svc's middleware o
 naive: the same handlers with the obvious stock assembly: Litestar's OpenTelemetry plugin, its Prometheus
 middleware and controller, its logging config and logging middleware, and sentry_sdk.init (which auto-enables
 sentry's LitestarIntegration), exporting to the same OTLP receiver.
-Under uvicorn every variant uses svc.main's server settings (uvloop, httptools, no access log, no server header);
+Under uvicorn every variant uses svc.server's settings (uvloop, httptools, no access log, no server header);
 bare and svc also get svc's GC settings (svc.main.tune_gc), naive keeps CPython's defaults as its users would.
 """
 
@@ -31,8 +31,11 @@ from svc.buildinfo import read_build_info
 from svc.config import Config
 from svc.db import Database
 from svc.health import Lifecycle, Phase
+from svc.listener import bind
 from svc.logs import configure_logging
-from svc.main import _bind, _server, tune_gc
+from svc.main import tune_gc
+from svc.metrics import Metrics
+from svc.server import edge_for, uvicorn_server
 from svc.telemetry import Telemetry
 
 __all__ = ["main"]
@@ -96,9 +99,11 @@ def svc_app() -> ASGIApp:
 
 
 async def _serve_uvicorn(app: ASGIApp, port: int) -> None:
-    server = _server(app, Config(port=port))
+    config = Config(port=port)
+    edge = edge_for("public", config, config.max_connections, Metrics(read_build_info()))
+    server = uvicorn_server(app, config, edge)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
-    await server.serve(sockets=[_bind("127.0.0.1", port)])
+    await server.serve(sockets=[bind("127.0.0.1", port)])
 
 
 async def _serve_granian(app: ASGIApp, port: int) -> None:

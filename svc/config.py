@@ -79,6 +79,16 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _InvalidError("is not a number of seconds (> 0)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise _InvalidError("is not a number of seconds (> 0)")
+    return value
+
+
 def _ratio(raw: str) -> float:
     try:
         value = float(raw.strip())
@@ -220,6 +230,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SHUTDOWN_DRAIN", "shutdown_drain", _seconds, "0", "Seconds /readyz answers 503 before listeners close."),
     Setting("SHUTDOWN_TIMEOUT", "shutdown_timeout", _seconds, "10", "Seconds in-flight requests get to finish."),
     Setting("MAX_BODY_BYTES", "max_body_bytes", _integer(1), "65536", "Largest request body; larger gets 413."),
+    Setting(
+        "MAX_HEADER_BYTES",
+        "max_header_bytes",
+        _integer(1024, 1048576),
+        "16384",
+        "Largest request head (request line and headers); larger gets 431.",
+    ),
+    Setting("MAX_HEADERS", "max_headers", _integer(1, 10000), "100", "Most header fields a request may carry (431)."),
+    Setting(
+        "HEADER_TIMEOUT",
+        "header_timeout",
+        _positive_seconds,
+        "10",
+        "Seconds a client gets to send a whole request head; then 408 and close.",
+    ),
+    Setting(
+        "KEEPALIVE_TIMEOUT", "keepalive_timeout", _integer(1, 3600), "5", "Seconds an idle keep-alive connection lives."
+    ),
+    Setting(
+        "MAX_CONNECTIONS",
+        "max_connections",
+        _integer(1),
+        "1000",
+        "Most open public connections (lowered to fit the fd limit); beyond it 503.",
+    ),
     Setting("FAULTS_ENABLED", "faults_enabled", _boolean, "false", "Serve GET /fault, which fails on purpose (lab)."),
     Setting("PROFILING_ENABLED", "profiling_enabled", _boolean, "false", "Serve /debug/profile on the admin listener."),
     Setting("DEPLOYMENT_ENVIRONMENT", "environment", _text, "local", "deployment.environment.name on every signal."),
@@ -290,6 +325,11 @@ class Config:
     shutdown_drain: float = 0.0
     shutdown_timeout: float = 10.0
     max_body_bytes: int = 65536
+    max_header_bytes: int = 16384
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    keepalive_timeout: int = 5
+    max_connections: int = 1000
     faults_enabled: bool = False
     profiling_enabled: bool = False
     environment: str = "local"

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import MediaType, Request, Response, delete, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body, FromPath, Parameter
@@ -216,8 +217,13 @@ def handle_redirect(db: Database, metrics: Metrics) -> HTTPRouteHandler:
         tags=["links"],
         summary="Follow a short link",
         status_code=307,
+        # Redirect answers text/plain with an empty body; the spec must say so, not Litestar's default JSON.
+        media_type=MediaType.TEXT,
         responses=NOT_FOUND,
         response_description="Redirect to the stored URL",
+        response_headers=[
+            ResponseHeader(name="location", description="The stored URL", required=True, documentation_only=True)
+        ],
     )
     async def follow(slug: FromPath[str]) -> Response[None]:
         url = await db.hit(_known_slug(slug))

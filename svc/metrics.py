@@ -42,6 +42,12 @@ class Metrics:
             ("signal", "reason"),
             registry=self.registry,
         )
+        self.edge_rejected = Counter(
+            "svc_http_rejected",
+            "Connections and requests refused at the HTTP edge (header_limit, header_timeout, connection_limit).",
+            ("listener", "reason"),
+            registry=self.registry,
+        )
         Gauge(
             "svc_build_info", "Build of the running service; always 1.", ("version", "commit"), registry=self.registry
         ).labels(build.version or "unknown", build.commit or "unknown").set(1)

@@ -22,13 +22,16 @@ from svc.logs import REQUEST_ID, write_access_line
 from svc.metrics import KNOWN_METHODS
 from svc.telemetry import Telemetry
 
-__all__ = ["UNMATCHED", "sane_request_id", "with_access_log"]
+__all__ = ["LOGGED_VALUE_CHARS", "UNMATCHED", "sane_request_id", "with_access_log"]
 
 access_log = logging.getLogger("svc.access")
 
 UNMATCHED = "unmatched"
 # Probes, scrapes and docs are served and logged, but a trace of each would bury the interesting ones.
 UNTRACED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi")
+# Client-chosen values copied into log lines and span attributes (url.path, user_agent.original) are cut to
+# this many characters: the head cap bounds them at 16 KiB already, but a log line should stay a line.
+LOGGED_VALUE_CHARS = 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _ids = random.Random()  # seeded from os.urandom once
 # Our own propagator, not the global one: W3C trace context and baggage, nothing configured elsewhere.
@@ -78,9 +81,11 @@ def with_access_log(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
         start = time.perf_counter_ns()
         raw_request_id, raw_user_agent, propagated = _header_values(scope)
         request_id = sane_request_id(raw_request_id)
-        user_agent = raw_user_agent.decode("latin-1") if raw_user_agent else ""
+        user_agent = raw_user_agent[:LOGGED_VALUE_CHARS].decode("latin-1") if raw_user_agent else ""
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
         path: str = scope["path"]
+        if len(path) > LOGGED_VALUE_CHARS:
+            path = path[:LOGGED_VALUE_CHARS]
         client = scope.get("client")
         client_address = client[0] if client else ""
 
