@@ -28,6 +28,7 @@ import httpx
 
 from bench.harness import SLUG, build_go, seed_database
 from reliability.hostile import Answer, big_head, get, hammer, many_headers, slowloris
+from reliability.load import HARD_MAX_REQUESTS, Call, run_load
 from reliability.report import environment, markdown_table, write_result
 
 __all__ = ["Target", "main", "shutdown_round", "start_go", "start_svc"]
@@ -212,6 +213,52 @@ def shutdown_round(target: Target, path: str, clients: int = 16, sigterm_after: 
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    # /proc/<pid>/stat fields 14 and 15 (utime, stime), in clock ticks; the name field may hold spaces.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput_ab(before: Path, work: Path, rounds: int, seconds: float = 3.0) -> dict[str, Any]:
+    """Both svc versions up at once, measured in turns (A, B, B, A...) so machine noise hits both alike.
+
+    Keep-alive GET /links/{slug} from 32 closed-loop workers (reliability/load.py's client). Requests per second
+    swing with whatever else runs on the machine; the server's own CPU time per request (from /proc) does not,
+    so the ratio is taken on that.
+    """
+    with start_svc("before", before, work) as old, start_svc("after", REPO, work) as new:
+        paths = {t.name: _seed(t) for t in (old, new)}
+        rps: dict[str, list[float]] = {"before": [], "after": []}
+        cpu_us: dict[str, list[float]] = {"before": [], "after": []}
+        for i in range(rounds):
+            for target in (old, new) if i % 2 == 0 else (new, old):
+                url = f"http://127.0.0.1:{target.port}"
+                cpu = _cpu_seconds(target.proc.pid)
+                started = time.monotonic()
+                outcomes = run_load(
+                    url,
+                    lambda _i, p=paths[target.name]: Call("GET", p),
+                    duration=seconds,
+                    max_requests=HARD_MAX_REQUESTS,
+                    concurrency=32,
+                )
+                elapsed = time.monotonic() - started
+                served = sum(1 for o in outcomes if o.status == 200)
+                rps[target.name].append(round(served / elapsed, 1))
+                cpu_us[target.name].append(round((_cpu_seconds(target.proc.pid) - cpu) / max(served, 1) * 1e6, 1))
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    return {
+        "rps": rps,
+        "cpu_us_per_request": cpu_us,
+        "median_rps": {name: median(v) for name, v in rps.items()},
+        "median_cpu_us": {name: median(v) for name, v in cpu_us.items()},
+        "cpu_ratio_after_before": round(median(cpu_us["after"]) / median(cpu_us["before"]), 3),
+    }
+
+
 def redirect_case(target: Target) -> dict[str, Any]:
     """GET /r/{slug}: the content type sent next to the one the served OpenAPI document declares for 307."""
     base = f"http://127.0.0.1:{target.port}"
@@ -349,14 +396,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, default=None, help="checkout of the commit to compare with")
     parser.add_argument("--rounds", type=int, default=10, help="shutdown rounds per server")
     parser.add_argument("--no-go", action="store_true", help="skip the Go anchor")
+    parser.add_argument("--throughput", type=int, default=0, help="only the before/after throughput A/B, N turns")
     parser.add_argument("--out", type=Path, default=None, help="results directory (default reliability/results)")
     args = parser.parse_args(argv)
     load_before = round(os.getloadavg()[0], 2)
+    kwargs = {"out_dir": args.out} if args.out else {}
+    if args.throughput:
+        if args.before is None:
+            parser.error("--throughput needs --before")
+        with tempfile.TemporaryDirectory(prefix="svc-edge-") as tmp:
+            ab = throughput_ab(args.before, Path(tmp), args.throughput)
+        env = environment(load_before)
+        text = (
+            f"# Edge protocol cost: before/after\n\n{env['date']}, commit {env['commit']}, load average "
+            f"{env['load_average_1m_before']} before. Keep-alive GET /links/{{slug}}, 32 closed-loop workers, "
+            f"{args.throughput} turns of 3 s each, alternating. CPU time is the server process's own.\n\n"
+            + markdown_table(
+                ["", "before (httptools)", "after (EdgeProtocol)"],
+                [
+                    ["req/s per turn", ab["rps"]["before"], ab["rps"]["after"]],
+                    [
+                        "CPU µs per request per turn",
+                        ab["cpu_us_per_request"]["before"],
+                        ab["cpu_us_per_request"]["after"],
+                    ],
+                    ["median req/s", ab["median_rps"]["before"], ab["median_rps"]["after"]],
+                    ["median CPU µs per request", ab["median_cpu_us"]["before"], ab["median_cpu_us"]["after"]],
+                ],
+            )
+            + f"\n\nCPU per request, after/before: **{ab['cpu_ratio_after_before']}**\n"
+        )
+        paths = write_result("edge-throughput", {"environment": env, **ab}, text, **kwargs)
+        print(f"{ab}\nwrote {paths[0]} and {paths[1]}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="svc-edge-") as tmp:
         go = None if args.no_go else build_go(Path(tmp))
         data = run_all(args.before, go, args.rounds, Path(tmp))
     env = environment(load_before)
-    kwargs = {"out_dir": args.out} if args.out else {}
     json_path, md_path = write_result("edge", {"environment": env, "targets": data}, _markdown(data, env), **kwargs)
     print(f"wrote {json_path} and {md_path}")
     return 0

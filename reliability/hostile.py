@@ -149,7 +149,7 @@ def slowloris(
     sent = 0
     probe = probe or (lambda: _probe(port))
     next_byte = next_probe = time.monotonic()
-    while time.monotonic() - opened_at < duration and alive:
+    while time.monotonic() - opened_at < duration:
         now = time.monotonic()
         if now >= next_byte:
             for sock in list(alive.values()):

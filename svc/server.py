@@ -191,15 +191,21 @@ async def serve(config: Config, build: BuildInfo, stop: threading.Event) -> int:
 
 def _serve_in_thread(config: Config, build: BuildInfo, stop: threading.Event) -> int:
     result: list[int] = []
+    failure: list[BaseException] = []
 
     def target() -> None:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            result.append(runner.run(serve(config, build, stop)))
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                result.append(runner.run(serve(config, build, stop)))
+        except BaseException as exc:  # handed to the main thread, which raises it as run() always did
+            failure.append(exc)
 
     thread = threading.Thread(target=target, name="svc-loop")
     thread.start()
     thread.join()
-    return result[0] if result else EXIT_FAILURE
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def run_server(config: Config, build: BuildInfo, stop: threading.Event | None = None) -> int:

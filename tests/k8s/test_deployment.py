@@ -7,6 +7,7 @@ import yaml
 
 from svc.config import SETTINGS, Config
 from svc.main import FLUSH_TIMEOUT
+from svc.server import QUIET_CLOSE_TIMEOUT
 from tests.k8s.manifests import Manifest, config_file, container, environment, one, pod_spec
 
 # Seconds left for whatever else must flush after svc and its collector are done (the Fluent Bit sidecar
@@ -66,6 +67,7 @@ def test_grace_period_covers_prestop_drain_timeout_and_both_flushes(base: list[M
     needed = (
         pre_stop
         + config.shutdown_drain
+        + 2 * QUIET_CLOSE_TIMEOUT  # each listener: queued connections accepted and read before it closes
         + config.shutdown_timeout
         + 2 * FLUSH_TIMEOUT  # spans, then Sentry events, each bounded by FLUSH_TIMEOUT
         + collector_export_s

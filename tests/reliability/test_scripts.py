@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reliability import backend_faults, shutdown, soak
+from reliability import backend_faults, edge, shutdown, soak
 from reliability.load import require_loopback
 from reliability.report import RESULTS_DIR, SCRATCH_DIR, add_results_arguments, results_dir
 from tests.support.service import REPO
@@ -20,6 +20,7 @@ SCRIPTS = {
     "soak": soak,
     "shutdown-under-load": shutdown,
     "backend-faults": backend_faults,
+    "edge": edge,
 }
 
 
