@@ -229,6 +229,10 @@ def hammer(port: int, path: str, clients: int, stop: threading.Event, max_second
                 with lock:
                     result.connect_timeouts += 1
                 continue
+            except OSError:  # reset during the handshake: the server had completed it, then dropped it
+                with lock:
+                    result.failed["reset"] += 1
+                continue
             with sock:
                 try:
                     sock.sendall(request)
