@@ -90,8 +90,10 @@ class EdgeProtocol(HttpToolsProtocol):
 
     Why a subclass: uvicorn+httptools reads a request head of any size for any time (uvicorn has
     `timeout_keep_alive` and `limit_concurrency` only, the latter checked after the whole head is read).
-    uvicorn takes a protocol class through Config(http=...); the methods extended here are asyncio.Protocol's
-    and httptools' parser callbacks, each calling the original. Bytes are counted *before* the parser sees
+    uvicorn takes a protocol class through Config(http=...); the methods extended here are asyncio.Protocol's,
+    httptools' parser callbacks and uvicorn's on_response_complete (the callback its request cycle calls when a
+    response is done; used only to never write an error answer into a response still being sent), each calling
+    the original. Bytes are counted *before* the parser sees
     them, so a 50 MB header is refused at its first 16 KiB, not buffered. A request pipelined behind another
     in the same read is bounded by that read's size (256 KiB) rather than by the cap.
     """
