@@ -30,6 +30,10 @@ log = logging.getLogger("svc.edge")
 LOG_INTERVAL = 10.0
 # File descriptors kept out of the connection budget: SQLite, exporters, logs, the loop itself.
 FD_RESERVE = 64
+# At the connection cap, a connection whose head has been arriving for longer than this gives its slot to the
+# new one (a real client sends its head in milliseconds; a slowloris never finishes), so trickling heads cannot
+# keep fast clients out until HEADER_TIMEOUT frees their slots.
+EVICT_AFTER = 1.0
 # After an error answer the write side is shut and the socket lingers this long before closing, so the client
 # can read the answer: closing with its unread input would reset the connection and drop the answer (Go waits
 # 500 ms the same way before closing after a 431).
@@ -54,8 +58,16 @@ class Edge:
     open: int = 0
     # Accepted connections that have not sent their first byte yet (shutdown waits for them to be read).
     fresh: set[EdgeProtocol] = field(default_factory=set)
+    # Connections reading a head, oldest first, with the loop time the head began.
+    heads: dict[EdgeProtocol, float] = field(default_factory=dict)
     _last_line: dict[str, float] = field(default_factory=dict)
     _unlogged: dict[str, int] = field(default_factory=dict)
+
+    def slowest_head(self, now: float) -> EdgeProtocol | None:
+        """The connection whose head began longest ago, if that was more than EVICT_AFTER seconds ago."""
+        for protocol, began in self.heads.items():
+            return protocol if now - began > EVICT_AFTER else None
+        return None
 
     def reject(self, reason: str, status: int | None, detail: str) -> None:
         """Count one rejection; log it unless the same reason was logged within LOG_INTERVAL."""
@@ -110,15 +122,20 @@ class EdgeProtocol(HttpToolsProtocol):
         self._start_head()
         self.edge.open += 1
         if self.edge.open > self.edge.max_connections:
-            self.edge.reject("connection_limit", 503, f"{self.edge.max_connections} connections open, answered 503")
-            self._refuse(503, "too many open connections; retry later")
-            return
+            slowest = self.edge.slowest_head(self._edge_loop.time())
+            if slowest is None:
+                self.edge.reject("connection_limit", 503, f"{self.edge.max_connections} connections open, answered 503")
+                self._refuse(503, "too many open connections; retry later")
+                return
+            self.edge.reject("slow_head_evicted", 408, "connection cap reached: the slowest head was closed")
+            slowest._refuse(408, "request head too slow while the server is at its connection cap", linger=False)
         self.edge.fresh.add(self)
-        self._edge_timer = self._edge_loop.call_later(self.edge.header_timeout, self._head_timed_out)
+        self._begin_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.edge.open -= 1
         self.edge.fresh.discard(self)
+        self.edge.heads.pop(self, None)
         self._stop_timer()
         super().connection_lost(exc)
 
@@ -128,7 +145,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self.edge.fresh.discard(self)
         if self._edge_in_head:
             if self._edge_timer is None:
-                self._edge_timer = self._edge_loop.call_later(self.edge.header_timeout, self._head_timed_out)
+                self._begin_head()
             problem = self._scan(data)
             if problem is not None:
                 self.edge.reject("header_limit", 431, problem)
@@ -140,6 +157,7 @@ class EdgeProtocol(HttpToolsProtocol):
         # The parser's word ends the head (it also accepts bare-LF heads the scan does not look for).
         self._edge_in_head = False
         self._stop_timer()
+        self.edge.heads.pop(self, None)
         self._edge_in_flight += 1
         super().on_headers_complete()
 
@@ -150,6 +168,11 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._edge_in_flight -= 1
         super().on_response_complete()
+
+    def _begin_head(self) -> None:
+        """The head clock starts: at the accept, or at the first byte of a later request."""
+        self._edge_timer = self._edge_loop.call_later(self.edge.header_timeout, self._head_timed_out)
+        self.edge.heads[self] = self._edge_loop.time()
 
     def _start_head(self) -> None:
         self._edge_in_head = True
@@ -190,10 +213,11 @@ class EdgeProtocol(HttpToolsProtocol):
             self._edge_timer.cancel()
             self._edge_timer = None
 
-    def _refuse(self, status: int, detail: str) -> None:
-        """Answer status with a problem+json body, shut the write side, close after LINGER."""
+    def _refuse(self, status: int, detail: str, *, linger: bool = True) -> None:
+        """Answer status with a problem+json body, shut the write side, close after LINGER (or now)."""
         self._edge_refused = True
         self._stop_timer()
+        self.edge.heads.pop(self, None)
         transport = self._edge_transport
         if self._edge_in_flight:
             transport.close()  # a pipelined head behind a response being written: no room for a second answer
@@ -204,6 +228,9 @@ class EdgeProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         )
         transport.write(head.encode() + body)
+        if not linger:
+            transport.close()  # its fd is needed now; a slowloris client need not read the answer
+            return
         if transport.can_write_eof():
             transport.write_eof()
         self._edge_loop.call_later(LINGER, transport.close)

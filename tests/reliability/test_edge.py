@@ -20,7 +20,7 @@ from reliability.edge import start_svc
 from reliability.hostile import big_head, get, hammer, many_headers, slowloris
 from svc.middleware import LOGGED_VALUE_CHARS
 from tests.support.polling import wait_for
-from tests.support.service import REPO, ServiceProcess, base_env, service_process
+from tests.support.service import REPO, ServiceProcess, base_env, log_lines, service_process
 from tests.telemetry.support import scrape
 
 MB = 2**20
@@ -117,10 +117,18 @@ def test_values_copied_into_log_lines_are_truncated(edge_svc: ServiceProcess) ->
     assert line["url.path"] == long_path[:LOGGED_VALUE_CHARS]
 
 
+def _busy(port: int) -> socket.socket:
+    # A connection with a request in flight: not a slow head, so the cap cannot evict it.
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"GET /slow?ms=3000 HTTP/1.1\r\nhost: x\r\n\r\n")
+    return sock
+
+
 def test_connections_over_max_connections_get_503_counted_and_logged(tmp_path: Path) -> None:
     with service_process(base_env(tmp_path, MAX_CONNECTIONS="10")) as svc:
-        held = [socket.create_connection(svc.public, timeout=5) for _ in range(10)]
+        held = [_busy(svc.public[1]) for _ in range(10)]
         try:
+            wait_for(lambda: _active(svc) == 10, 5, what="10 requests in flight")
             answer = get(svc.public[1])
         finally:
             for sock in held:
@@ -132,12 +140,32 @@ def test_connections_over_max_connections_get_503_counted_and_logged(tmp_path: P
     assert len(lines) == 1
 
 
+def test_at_the_cap_a_new_connection_takes_the_slot_of_the_slowest_head(tmp_path: Path) -> None:
+    with service_process(base_env(tmp_path, MAX_CONNECTIONS="10")) as svc:
+        trickling = [socket.create_connection(svc.public, timeout=10) for _ in range(10)]
+        try:
+            for sock in trickling:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nx-slow: ")
+            # Once their heads are older than the eviction age, a fast client is served instead of refused.
+            served = wait_for(lambda: get(svc.public[1]).status == 200 or None, 10, what="a fast client served")
+            evicted = [sock.recv(200) for sock in trickling[:1]]
+        finally:
+            for sock in trickling:
+                sock.close()
+        counted = _rejected(svc, "slow_head_evicted")
+
+    assert served
+    assert evicted[0].startswith(b"HTTP/1.1 408 ")  # the oldest head went first
+    assert counted >= 1
+
+
 def test_max_connections_is_lowered_to_fit_the_fd_limit_and_says_so(tmp_path: Path) -> None:
     with start_svc("fd", REPO, tmp_path, _NOFILE="256") as svc:
         held = []
         try:
-            for _ in range(200):
-                held.append(socket.create_connection(("127.0.0.1", svc.port), timeout=5))
+            held = [_busy(svc.port) for _ in range(128)]
+            admin = _admin_url(svc.text())
+            wait_for(lambda: _active_at(admin) == 128, 10, what="128 requests in flight")
             answer = get(svc.port)
         finally:
             for sock in held:
@@ -193,6 +221,19 @@ def test_sigterm_under_a_fresh_connection_hammer_resets_nothing(tmp_path: Path, 
     assert result.connect_timeouts == 0
     assert result.refused > 0
     assert result.ok > 200
+
+
+def _active(svc: ServiceProcess) -> float:
+    return _active_at(svc.admin_url)
+
+
+def _active_at(admin_url: str) -> float:
+    return scrape(admin_url).value("http_server_active_requests", method="GET")
+
+
+def _admin_url(text: str) -> str:
+    [line] = [d for d in log_lines(text) if d.get("labels.listener") == "admin"]
+    return f"http://{line['server.address']}:{line['server.port']}"
 
 
 def _accessed(svc: ServiceProcess) -> int:
