@@ -44,7 +44,7 @@ class Metrics:
         )
         self.edge_rejected = Counter(
             "svc_http_rejected",
-            "Connections and requests refused at the HTTP edge (header_limit, header_timeout, connection_limit).",
+            "Connections and requests refused at the HTTP edge, by reason (svc/edge.py).",
             ("listener", "reason"),
             registry=self.registry,
         )
