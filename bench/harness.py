@@ -27,7 +27,7 @@ import orjson
 
 from bench.heap import heap_stats, install_hook
 from bench.receivers import Backends, free_port, running_backends
-from svc.db import SCHEMA
+from svc.sqlite_store import SCHEMA
 
 __all__ = [
     "DEFAULT_VARIANTS",

@@ -30,7 +30,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("svc access middleware", ("svc/middleware.py",)),
     ("svc log formatter (orjson)", ("svc/logs.py",)),
     ("svc metrics", ("svc/metrics.py",)),
-    ("svc db wrapper", ("svc/db.py",)),
+    ("svc db wrapper", ("svc/sqlite_store.py", "svc/postgres_store.py", "svc/store_telemetry.py")),
     ("OTLP encoding, gRPC", ("svc/otlp.py", "svc/posting.py", "grpc/", "google/protobuf/")),
     ("span recorder and export queue", ("svc/spans.py", "svc/export.py", "svc/tracing.py")),
     ("svc other", ("svc/",)),

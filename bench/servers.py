@@ -29,13 +29,13 @@ from litestar.types import ASGIApp
 from svc.app import build_litestar, create_app, routes
 from svc.buildinfo import read_build_info
 from svc.config import Config
-from svc.db import Database
 from svc.health import Lifecycle, Phase
 from svc.listener import bind
 from svc.logs import configure_logging
 from svc.main import tune_gc
 from svc.metrics import Metrics
 from svc.server import edge_for, uvicorn_server
+from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
 
 __all__ = ["main"]
@@ -46,7 +46,7 @@ def bare_app(db_path: str) -> ASGIApp:
     config = Config(database_path=db_path, otel_disabled=True)
     build = read_build_info()
     telemetry = Telemetry.from_config(config, build)
-    return build_litestar(config, Lifecycle(), build, Database(db_path), telemetry)
+    return build_litestar(config, Lifecycle(), build, SqliteStore(db_path), telemetry)
 
 
 def naive_app(db_path: str, otlp_endpoint: str, sentry_dsn: str) -> ASGIApp:
@@ -71,7 +71,7 @@ def naive_app(db_path: str, otlp_endpoint: str, sentry_dsn: str) -> ASGIApp:
     config = Config(database_path=db_path, otel_disabled=True)
     build = read_build_info()
     lifecycle = Lifecycle()
-    db = Database(db_path)
+    db = SqliteStore(db_path)
     handlers: list[Any] = [*routes(config, lifecycle, build, db, Telemetry.from_config(config, build))]
     handlers.append(PrometheusController)
 

@@ -23,12 +23,13 @@ from opentelemetry import trace
 from svc import health, lab, links
 from svc.buildinfo import BuildInfo, read_build_info
 from svc.config import Config
-from svc.db import Database
 from svc.errors import request_context
 from svc.health import Lifecycle, Phase
 from svc.logs import REQUEST_ID
 from svc.middleware import with_access_log
 from svc.problems import handle_http_exception, handle_unexpected_exception
+from svc.store import SchemaTooNewError, Store
+from svc.stores import create_store
 from svc.telemetry import Telemetry
 
 __all__ = ["build_litestar", "create_app", "routes"]
@@ -41,7 +42,7 @@ SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 
 def routes(
-    config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Database, telemetry: Telemetry
+    config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Store, telemetry: Telemetry
 ) -> list[HTTPRouteHandler | Router]:
     """Every endpoint the public listener serves."""
     metrics = telemetry.metrics
@@ -135,17 +136,18 @@ def litestar_4169_options_allow() -> BeforeMessageSendHookHandler:
     return rewrite_allow
 
 
-def build_litestar(
-    config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Database, telemetry: Telemetry
-) -> Litestar:
+def build_litestar(config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Store, telemetry: Telemetry) -> Litestar:
     """The Litestar app alone, without svc's middleware (the OpenAPI export uses it)."""
 
     async def on_startup() -> None:
         try:
             await db.open()
+        except SchemaTooNewError as exc:
+            log.error("refusing to start: %s", exc)  # one line: the traceback says nothing more
+            raise
         except Exception:
             # uvicorn reports a failed startup with the traceback as its message; this line has the error.* fields.
-            log.exception("cannot open the database at %s", db.path)
+            log.exception("cannot open the database (%s)", db.description)
             raise
         lifecycle.phase = Phase.SERVING
 
@@ -193,7 +195,7 @@ def create_app(
     build = build or read_build_info()
     telemetry = telemetry or Telemetry.from_config(config, build)
     lifecycle = lifecycle or Lifecycle()
-    db = Database(config.database_path, telemetry.tracer)
+    db = create_store(config, telemetry.tracer, telemetry.metrics)
     app: ASGIApp = build_litestar(config, lifecycle, build, db, telemetry)
     # Middleware, outermost last. One pass: request id, span, RED metrics and the access line.
     app = with_access_log(app, telemetry)

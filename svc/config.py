@@ -173,6 +173,22 @@ def _has_valid_port(parts: SplitResult) -> bool:
     return True
 
 
+_POSTGRES_URL = "is not a postgresql://[user[:password]@]host[:port]/database URL"
+
+
+def _postgres_url(raw: str) -> str:
+    value = raw.strip()
+    parts = _split(value)
+    if (
+        parts is None
+        or parts.scheme not in ("postgresql", "postgres")
+        or not parts.netloc.rpartition("@")[2]
+        or not _has_valid_port(parts)
+    ):
+        raise _InvalidError(_POSTGRES_URL)
+    return value
+
+
 def _sentry_dsn(raw: str) -> str:
     # The Sentry SDK's own DSN rules (sentry_sdk.utils.Dsn, not public API), restated so a DSN the SDK would reject
     # at start is a config error here; tests/service/test_config.py checks them against the installed SDK's Client.
@@ -227,6 +243,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "log_level", _choice(*LOG_LEVELS), "info", "Lowest level written: debug|info|warning|error."),
     Setting("LOG_FORMAT", "log_format", _choice("json", "console"), "json", "json (one object per line) or console."),
     Setting("DATABASE_PATH", "database_path", _text, "svc.db", "SQLite file, created at start (WAL mode)."),
+    Setting(
+        "DATABASE_URL",
+        "database_url",
+        _postgres_url,
+        None,
+        "postgresql://user:password@host:port/db selects PostgreSQL; unset means SQLite at DATABASE_PATH.",
+        secret=True,
+    ),
+    Setting("DATABASE_POOL_SIZE", "database_pool_size", _integer(1, 1000), "10", "Most PostgreSQL connections held."),
+    Setting(
+        "DATABASE_POOL_TIMEOUT",
+        "database_pool_timeout",
+        _positive_seconds,
+        "2",
+        "Seconds a request waits for a connection (or to connect) before a 503.",
+    ),
+    Setting(
+        "DATABASE_QUERY_TIMEOUT",
+        "database_query_timeout",
+        _positive_seconds,
+        "5",
+        "Seconds a PostgreSQL query may run before it is cancelled and answered 503.",
+    ),
     Setting("SHUTDOWN_DRAIN", "shutdown_drain", _seconds, "0", "Seconds /readyz answers 503 before listeners close."),
     Setting("SHUTDOWN_TIMEOUT", "shutdown_timeout", _seconds, "10", "Seconds in-flight requests get to finish."),
     Setting("MAX_BODY_BYTES", "max_body_bytes", _integer(1), "65536", "Largest request body; larger gets 413."),
@@ -322,6 +361,10 @@ class Config:
     log_level: str = "info"
     log_format: LogFormat = "json"
     database_path: str = "svc.db"
+    database_url: str | None = None
+    database_pool_size: int = 10
+    database_pool_timeout: float = 2.0
+    database_query_timeout: float = 5.0
     shutdown_drain: float = 0.0
     shutdown_timeout: float = 10.0
     max_body_bytes: int = 65536

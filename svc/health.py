@@ -13,8 +13,8 @@ from litestar.exceptions import ServiceUnavailableException
 from litestar.handlers import HTTPRouteHandler
 
 from svc.buildinfo import BuildInfo
-from svc.db import Database
 from svc.problems import problem_spec
+from svc.store import Store, StoreUnavailableError
 
 __all__ = ["Lifecycle", "Phase", "VersionInfo", "handle_healthz", "handle_readyz", "handle_version"]
 
@@ -71,8 +71,12 @@ def handle_healthz() -> HTTPRouteHandler:
     return healthz
 
 
-def handle_readyz(lifecycle: Lifecycle, db: Database) -> HTTPRouteHandler:
-    """GET /readyz: 200 while serving and the database answers; 503 with the reason otherwise."""
+def handle_readyz(lifecycle: Lifecycle, db: Store) -> HTTPRouteHandler:
+    """GET /readyz: 200 while serving and the database answers; 503 with the reason otherwise.
+
+    A full disk leaves it 200: reads still work, writes answer 507, and taking the replica out of rotation
+    would not free a byte (docs/scaling.md).
+    """
 
     @get(
         "/readyz",
@@ -85,6 +89,8 @@ def handle_readyz(lifecycle: Lifecycle, db: Database) -> HTTPRouteHandler:
             raise ServiceUnavailableException(f"service is {lifecycle.phase.value}")
         try:
             await asyncio.wait_for(db.ping(), DB_PING_TIMEOUT)
+        except StoreUnavailableError as exc:
+            raise ServiceUnavailableException(f"database unavailable: {exc.detail}"[:200]) from exc
         except Exception as exc:
             raise ServiceUnavailableException(f"database unavailable: {type(exc).__name__}") from exc
         return Health(status="ready")

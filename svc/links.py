@@ -11,17 +11,18 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import MediaType, Request, Response, delete, get, post
 from litestar.datastructures import ResponseHeader
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException, ServiceUnavailableException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body, FromPath, Parameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_409_CONFLICT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_415_UNSUPPORTED_MEDIA_TYPE, HTTP_507_INSUFFICIENT_STORAGE
 
-from svc.db import Database, DuplicateSlugError, LinkRow
 from svc.metrics import Metrics
 from svc.problems import problem_spec
+from svc.store import DuplicateSlugError, LinkRow, StorageFullError, Store, StoreUnavailableError
 
 __all__ = [
+    "InsufficientStorageException",
     "Link",
     "LinkPage",
     "NewLink",
@@ -30,6 +31,7 @@ __all__ = [
     "handle_get_link",
     "handle_list_links",
     "handle_redirect",
+    "store_answer",
 ]
 
 log = logging.getLogger("svc.links")
@@ -85,6 +87,21 @@ class UnsupportedMediaTypeException(ClientException):
     status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 
+class InsufficientStorageException(HTTPException):
+    """The disk under the database is full: this write cannot be stored now (reads still work)."""
+
+    status_code = HTTP_507_INSUFFICIENT_STORAGE
+
+
+def store_answer(exc: StoreUnavailableError | StorageFullError) -> HTTPException:
+    """503 with Retry-After while the database is away; 507 while its disk is full."""
+    if isinstance(exc, StorageFullError):
+        return InsufficientStorageException("no space left to store this; reads still work")
+    return ServiceUnavailableException(
+        f"the database is unavailable ({exc.reason}); retry later", headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
 async def _require_json(request: Request[Any, Any, Any]) -> None:
     # Runs before the body is parsed: a text/plain or form body is what a cross-site "simple request" sends.
     if not _JSON_MEDIA_TYPE.fullmatch(request.content_type[0]):
@@ -115,10 +132,12 @@ def _known_slug(slug: str) -> str:
     return slug
 
 
-NOT_FOUND = {400: problem_spec("Invalid request"), 404: problem_spec("No link with that slug")}
+UNAVAILABLE = {503: problem_spec("The database is unavailable; retry after Retry-After seconds")}
+NOT_FOUND = {400: problem_spec("Invalid request"), 404: problem_spec("No link with that slug"), **UNAVAILABLE}
+FULL = {507: problem_spec("No space left under the database; reads still work")}
 
 
-def handle_create_link(db: Database, metrics: Metrics) -> HTTPRouteHandler:
+def handle_create_link(db: Store, metrics: Metrics) -> HTTPRouteHandler:
     """POST /links: 201 with the link; 409 if the slug is taken; 400 for a bad URL or slug."""
 
     @post(
@@ -130,6 +149,8 @@ def handle_create_link(db: Database, metrics: Metrics) -> HTTPRouteHandler:
             409: problem_spec("Slug already taken"),
             413: problem_spec("Body too large"),
             415: problem_spec("Body is not application/json"),
+            **UNAVAILABLE,
+            **FULL,
         },
         before_request=_require_json,
     )
@@ -141,13 +162,16 @@ def handle_create_link(db: Database, metrics: Metrics) -> HTTPRouteHandler:
         if data.slug is not None and not _SLUG.fullmatch(data.slug):
             # The schema's pattern is searched with `$`, which also matches before a trailing newline.
             raise ClientException(f"slug must match {SLUG_PATTERN}")
-        if data.slug is not None:
-            try:
-                row = await db.insert(data.slug, data.url)
-            except DuplicateSlugError:
-                raise ConflictException(f"slug {data.slug!r} is taken") from None
-        else:
-            row = await _insert_generated(db, data.url)
+        try:
+            if data.slug is not None:
+                try:
+                    row = await db.insert(data.slug, data.url)
+                except DuplicateSlugError:
+                    raise ConflictException(f"slug {data.slug!r} is taken") from None
+            else:
+                row = await _insert_generated(db, data.url)
+        except (StoreUnavailableError, StorageFullError) as exc:
+            raise store_answer(exc) from None
         metrics.links_created.inc()
         log.info("link created", extra={"link.slug": row.slug})
         return _link(row)
@@ -155,7 +179,7 @@ def handle_create_link(db: Database, metrics: Metrics) -> HTTPRouteHandler:
     return create_link
 
 
-async def _insert_generated(db: Database, url: str) -> LinkRow:
+async def _insert_generated(db: Store, url: str) -> LinkRow:
     for _ in range(GENERATE_ATTEMPTS):
         slug = "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(GENERATED_SLUG_LENGTH))
         try:
@@ -165,10 +189,23 @@ async def _insert_generated(db: Database, url: str) -> LinkRow:
     raise ConflictException("could not generate a free slug; try again or choose one")
 
 
-def handle_list_links(db: Database) -> HTTPRouteHandler:
+async def _url_without_counting(db: Store, slug: str) -> str | None:
+    try:
+        row = await db.get(slug)
+    except StoreUnavailableError as exc:
+        raise store_answer(exc) from None
+    return None if row is None else row.url
+
+
+def handle_list_links(db: Store) -> HTTPRouteHandler:
     """GET /links: a page of links, keyset-paginated."""
 
-    @get("/links", tags=["links"], summary="List links", responses={400: problem_spec("Invalid paging parameters")})
+    @get(
+        "/links",
+        tags=["links"],
+        summary="List links",
+        responses={400: problem_spec("Invalid paging parameters"), **UNAVAILABLE},
+    )
     async def list_links(
         limit: Annotated[int, Parameter(ge=1, le=100, description="Page size")] = 20,
         cursor: Annotated[
@@ -176,7 +213,10 @@ def handle_list_links(db: Database) -> HTTPRouteHandler:
             Parameter(pattern=r"^[0-9]{1,18}$", max_length=18, description="next_cursor of the previous page"),
         ] = None,
     ) -> LinkPage:
-        rows = await db.page(int(cursor) if cursor else 0, limit + 1)
+        try:
+            rows = await db.page(int(cursor) if cursor else 0, limit + 1)
+        except StoreUnavailableError as exc:
+            raise store_answer(exc) from None
         more = len(rows) > limit
         rows = rows[:limit]
         return LinkPage(items=[_link(r) for r in rows], next_cursor=str(rows[-1].id) if more else None)
@@ -184,12 +224,15 @@ def handle_list_links(db: Database) -> HTTPRouteHandler:
     return list_links
 
 
-def handle_get_link(db: Database) -> HTTPRouteHandler:
+def handle_get_link(db: Store) -> HTTPRouteHandler:
     """GET /links/{slug}."""
 
     @get("/links/{slug:str}", tags=["links"], summary="Get a link", responses=NOT_FOUND)
     async def get_link(slug: FromPath[str]) -> Link:
-        row = await db.get(_known_slug(slug))
+        try:
+            row = await db.get(_known_slug(slug))
+        except StoreUnavailableError as exc:
+            raise store_answer(exc) from None
         if row is None:
             raise NotFoundException(f"no link with slug {slug!r}")
         return _link(row)
@@ -197,19 +240,23 @@ def handle_get_link(db: Database) -> HTTPRouteHandler:
     return get_link
 
 
-def handle_delete_link(db: Database) -> HTTPRouteHandler:
+def handle_delete_link(db: Store) -> HTTPRouteHandler:
     """DELETE /links/{slug}: 204, or 404 if there was none."""
 
-    @delete("/links/{slug:str}", tags=["links"], summary="Delete a link", responses=NOT_FOUND)
+    @delete("/links/{slug:str}", tags=["links"], summary="Delete a link", responses={**NOT_FOUND, **FULL})
     async def delete_link(slug: FromPath[str]) -> None:
-        if not await db.delete(_known_slug(slug)):
+        try:
+            deleted = await db.delete(_known_slug(slug))
+        except (StoreUnavailableError, StorageFullError) as exc:
+            raise store_answer(exc) from None
+        if not deleted:
             raise NotFoundException(f"no link with slug {slug!r}")
         log.info("link deleted", extra={"link.slug": slug})
 
     return delete_link
 
 
-def handle_redirect(db: Database, metrics: Metrics) -> HTTPRouteHandler:
+def handle_redirect(db: Store, metrics: Metrics) -> HTTPRouteHandler:
     """GET /r/{slug}: 307 to the stored URL, counting the hit."""
 
     @get(
@@ -226,7 +273,13 @@ def handle_redirect(db: Database, metrics: Metrics) -> HTTPRouteHandler:
         ],
     )
     async def follow(slug: FromPath[str]) -> Response[None]:
-        url = await db.hit(_known_slug(slug))
+        try:
+            url = await db.hit(_known_slug(slug))
+        except StoreUnavailableError as exc:
+            raise store_answer(exc) from None
+        except StorageFullError:
+            # Counting the hit is the write; the redirect is a read: a full disk costs the count, not the answer.
+            url = await _url_without_counting(db, slug)
         if url is None:
             raise NotFoundException(f"no link with slug {slug!r}")
         metrics.redirects.inc()

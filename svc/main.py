@@ -16,9 +16,9 @@ from svc.app import build_litestar
 from svc.buildinfo import read_build_info
 from svc.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, answer, version_line
 from svc.config import Config, Getenv
-from svc.db import Database
 from svc.health import Lifecycle
 from svc.logs import configure_logging
+from svc.sqlite_store import SqliteStore
 from svc.server import FLUSH_TIMEOUT, run_server
 from svc.telemetry import Telemetry
 
@@ -33,7 +33,7 @@ def openapi_document(config: Config) -> bytes:
     """The OpenAPI document the code generates (what `svc openapi` prints and openapi.json must equal)."""
     build = read_build_info()
     telemetry = Telemetry.from_config(config.replace(otel_disabled=True), build)
-    app = build_litestar(config, Lifecycle(), build, Database(":memory:"), telemetry)
+    app = build_litestar(config, Lifecycle(), build, SqliteStore(":memory:"), telemetry)
     return orjson.dumps(app.openapi_schema.to_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 

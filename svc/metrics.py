@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -11,12 +13,16 @@ from prometheus_client.process_collector import ProcessCollector
 from svc.buildinfo import BuildInfo
 from svc.red import RedCollector
 
-__all__ = ["KNOWN_METHODS", "Metrics"]
+__all__ = ["DB_FAILURE_REASONS", "KNOWN_METHODS", "Metrics"]
 
 # Methods outside this set share one label value: a client sending random verbs must not add series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+# Waiting for a pooled connection is normally microseconds; the tail up to the pool timeout is what matters.
+WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Why a store call was answered 503/507 instead of served (svc.store): a fixed set, so bounded series.
+DB_FAILURE_REASONS = ("unavailable", "timeout", "pool_exhausted", "schema", "storage_full")
 
 
 class Metrics:
@@ -48,11 +54,41 @@ class Metrics:
             ("listener", "reason"),
             registry=self.registry,
         )
+        # The database client's pool, named after OpenTelemetry's db.client.connection.* metrics.
+        self.db_wait = Histogram(
+            "db_client_connection_wait_time_seconds",
+            "Time a query waited for a database connection (the pool, or SQLite's one connection thread).",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.db_connections = Gauge(
+            "db_client_connection_count", "DB connections by state (used|idle).", ("state",), registry=self.registry
+        )
+        self.db_connections_max = Gauge(
+            "db_client_connection_max", "Most database connections the pool may hold open.", registry=self.registry
+        )
+        self.db_failures = Counter(
+            "svc_db_failures",
+            "Store calls answered 503 or 507 instead of served, by reason.",
+            ("reason",),
+            registry=self.registry,
+        )
+        self._db_failures = {reason: self.db_failures.labels(reason) for reason in DB_FAILURE_REASONS}
         Gauge(
             "svc_build_info", "Build of the running service; always 1.", ("version", "commit"), registry=self.registry
         ).labels(build.version or "unknown", build.commit or "unknown").set(1)
         # labels() validates and locks on every call; the label sets are bounded, so their children are cached.
         self._active: dict[str, Gauge] = {}
+
+    def db_failures_for(self, reason: str) -> Counter:
+        """The failure counter child for one of DB_FAILURE_REASONS."""
+        return self._db_failures[reason]
+
+    def watch_pool(self, used: Callable[[], float], idle: Callable[[], float], maximum: int) -> None:
+        """Read the pool's connection counts at each scrape (no bookkeeping on the query path)."""
+        self.db_connections.labels("used").set_function(used)
+        self.db_connections.labels("idle").set_function(idle)
+        self.db_connections_max.set(maximum)
 
     def active_for(self, method: str) -> Gauge:
         """The in-flight gauge child for a (normalised) method."""

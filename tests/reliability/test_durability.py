@@ -1,6 +1,6 @@
 """Data: every link whose 201 the client received is still there after `kill -9` and a restart.
 
-svc/db.py runs SQLite in WAL mode with synchronous=NORMAL: a commit is in the WAL file (the OS page cache)
+svc/sqlite_store.py runs SQLite in WAL mode with synchronous=NORMAL: a commit is in the WAL file (the OS page cache)
 before the 201 is sent, so it survives the process dying at any instant; only losing the machine's power or
 kernel before the OS writes the WAL back can lose the last commits (synchronous=FULL would fsync each one).
 """

@@ -94,7 +94,7 @@ def test_run_exits_1_with_json_lines_when_the_database_cannot_be_opened(tmp_path
     assert code == 1
     lines = log_lines(out.getvalue())  # every line is JSON, even the startup traceback
     errors = [line for line in lines if line["log.level"] == "error"]
-    (cause,) = [line for line in errors if line["message"] == f"cannot open the database at {tmp_path}"]
+    (cause,) = [line for line in errors if line["message"] == f"cannot open the database (sqlite {tmp_path})"]
     assert cause["error.type"] == "OperationalError"
     assert cause["error.message"] == "unable to open database file"
     assert "sqlite3.connect" in cause["error.stack_trace"]

@@ -19,6 +19,13 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("verbose", "is not one of debug|info|warning|error"),
     "LOG_FORMAT": ("xml", "is not one of json|console"),
     "DATABASE_PATH": ("svc\n.db", "is not a non-empty single-line string"),
+    "DATABASE_URL": (
+        "mysql://svc:s3cret@db/svc",
+        "is not a postgresql://[user[:password]@]host[:port]/database URL",
+    ),
+    "DATABASE_POOL_SIZE": ("0", "is not an integer (1-1000)"),
+    "DATABASE_POOL_TIMEOUT": ("0", "is not a number of seconds (> 0)"),
+    "DATABASE_QUERY_TIMEOUT": ("-5", "is not a number of seconds (> 0)"),
     "SHUTDOWN_DRAIN": ("-1", "is not a number of seconds (>= 0)"),
     "SHUTDOWN_TIMEOUT": ("soon", "is not a number of seconds (>= 0)"),
     "MAX_BODY_BYTES": ("0", "is not an integer (>= 1)"),
@@ -154,6 +161,9 @@ def test_bad_value_is_one_problem_naming_the_variable_and_what_it_accepts(env: s
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://[::1:4318/v1/traces"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x tenant=a"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=caf\u00e9"),
+        ("DATABASE_URL", "postgresql://svc:s3cret@db:port/svc"),
+        ("DATABASE_URL", "postgresql:///svc"),
+        ("DATABASE_POOL_TIMEOUT", "inf"),
     ],
 )
 def test_edge_values_are_rejected(env: str, raw: str) -> None:
@@ -185,8 +195,13 @@ def test_secret_values_are_redacted_in_errors(env: str) -> None:
     assert caught.value.problems[0].startswith(f"{env}=<redacted> ")
 
 
-def test_secrets_include_the_sentry_dsn_and_the_otlp_headers() -> None:
-    assert {"SENTRY_DSN", "OTEL_EXPORTER_OTLP_HEADERS"} <= set(SECRET_ENVS)
+def test_secrets_include_the_sentry_dsn_the_otlp_headers_and_the_database_url() -> None:
+    assert {"SENTRY_DSN", "OTEL_EXPORTER_OTLP_HEADERS", "DATABASE_URL"} <= set(SECRET_ENVS)
+
+
+def test_a_postgresql_url_with_credentials_and_port_is_accepted() -> None:
+    url = "postgresql://svc:p%40ss@db.internal:6432/links?sslmode=require"
+    assert Config.from_env({"DATABASE_URL": url}.get).database_url == url
 
 
 def test_help_table_lists_every_variable_with_its_default() -> None:

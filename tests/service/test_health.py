@@ -22,9 +22,9 @@ import svc.health
 from svc.app import build_litestar, create_app
 from svc.buildinfo import BuildInfo, read_build_info, read_git
 from svc.config import Config
-from svc.db import Database
 from svc.health import Lifecycle, Phase
 from svc.middleware import with_access_log
+from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
 from tests.service.helpers import app_client, assert_problem
 from tests.support.polling import wait_for
@@ -36,11 +36,11 @@ UNKNOWN_BUILD = BuildInfo(version=None, commit=None, commit_time=None, dirty=Non
 
 
 @contextmanager
-def app_with_database(config: Config) -> Iterator[tuple[Client, Database]]:
-    """The public app built around a Database the test holds, so it can break it."""
+def app_with_database(config: Config) -> Iterator[tuple[Client, SqliteStore]]:
+    """The public app built around a SqliteStore the test holds, so it can break it."""
     build = UNKNOWN_BUILD
     telemetry = Telemetry.from_config(config.replace(otel_disabled=True), build)
-    db = Database(config.database_path)
+    db = SqliteStore(config.database_path)
     app = with_access_log(build_litestar(config, Lifecycle(), build, db, telemetry), telemetry)
     with app_client(config, app) as client:
         yield client, db
