@@ -21,6 +21,7 @@ ENV_VARS = {
     "spotlight": "SPOTLIGHT_BIN",
     "elasticsearch": "ELASTICSEARCH_BIN",  # the node's bin/server-args (stands in for the launcher)
     "elasticsearch-java": "ELASTICSEARCH_JAVA",  # the Java 21+ the node was assembled for
+    "postgres": "POSTGRES_BIN",  # Debian's server binary; initdb sits beside it
 }
 
 

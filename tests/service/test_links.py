@@ -1,9 +1,11 @@
-"""The links API in-process: create, list, get, delete, redirect, and every way to get it wrong."""
+"""The links API in-process on both stores: create, list, get, delete, redirect, and every way to get it wrong."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
@@ -13,6 +15,12 @@ from tests.service.helpers import app_client, assert_problem
 
 Client = TestClient[ASGIApp]
 URL = "https://example.com/docs?page=1"
+
+
+@pytest.fixture
+def config(store_config: Config) -> Config:
+    """Every test here runs on SQLite and on PostgreSQL: the API must not tell them apart."""
+    return store_config
 
 
 def _create(client: Client, url: str = URL, slug: str | None = None) -> dict[str, object]:
@@ -240,3 +248,18 @@ def test_redirect_unknown_returns_404_problem_and_counts_nothing(client: Client)
 
 def test_unsupported_method_returns_405_problem(client: Client) -> None:
     assert_problem(client.put("/links", json={"url": URL}), 405)
+
+
+def test_concurrent_creates_of_one_slug_give_one_201_and_409s(config: Config) -> None:
+    # The unique constraint decides, not a check-then-insert: requests racing for one slug cannot both win.
+    with app_client(config) as client:
+
+        async def race() -> list[int]:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app), base_url="http://t") as http:
+                body = {"url": URL, "slug": "contested"}
+                responses = await asyncio.gather(*(http.post("/links", json=body) for _ in range(8)))
+            return sorted(r.status_code for r in responses)
+
+        statuses = client.blocking_portal.call(race)
+        assert statuses == [201] + [409] * 7
+        assert client.get("/links/contested").json()["url"] == URL

@@ -1,0 +1,157 @@
+"""A throwaway PostgreSQL cluster on loopback: initdb in a temp dir, the real server, run as an unprivileged user."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from tests.support.polling import wait_for
+
+__all__ = ["PostgresCluster", "run_sql"]
+
+# initdb and postgres refuse to run as root; as root (CI) the cluster runs as this user instead.
+UNPRIVILEGED_USER = "nobody"
+SUPERUSER = "svc"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_sql(dsn: str, *statements: str) -> None:
+    """Run statements outside a transaction (CREATE DATABASE cannot run inside one)."""
+
+    async def go() -> None:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+class PostgresCluster:
+    """One `postgres` server over its own data directory, listening on 127.0.0.1 only (no Unix socket)."""
+
+    def __init__(self, postgres_bin: str, *, fsync: bool = True) -> None:
+        self._bin = Path(postgres_bin).parent
+        self._fsync = fsync
+        # Not under pytest's tmp_path: that is mode 0700 and root's, so the unprivileged user could not enter it.
+        self.root = Path(tempfile.mkdtemp(prefix="svc-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "postgres.log"
+        self.port = _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(UNPRIVILEGED_USER)
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self._as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"]
+        self._initdb()
+
+    def _initdb(self) -> None:
+        subprocess.run(
+            [
+                *self._as_user,
+                str(self._bin / "initdb"),
+                "--pgdata",
+                str(self.data),
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-instructions",
+                *([] if self._fsync else ["--no-sync"]),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def url(self, database: str = "postgres") -> str:
+        """A postgresql:// URL for one database of this cluster."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, *, wait: bool = True) -> None:
+        """Start the server (same port, same data); with wait, until it accepts queries."""
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": "",
+            "fsync": "on" if self._fsync else "off",
+            "shared_buffers": "16MB",
+            "max_connections": "60",
+        }
+        args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        with self.log.open("ab") as log:
+            # Its own session: kill() takes the postmaster and every backend at once, as the OOM killer would.
+            self._process = subprocess.Popen(
+                [*self._as_user, str(self._bin / "postgres"), "-D", str(self.data), "-p", str(self.port), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Poll until the server answers SELECT 1."""
+
+        def answers() -> bool:
+            if not self.running:
+                raise AssertionError(f"postgres exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                run_sql(self.url(), "SELECT 1")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                return False
+            return True
+
+        wait_for(answers, timeout, what="postgres accepting connections")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): open sessions are ended, committed data stays."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            self._process.wait(timeout=30)
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and all its backends: the server dies mid-whatever, as in a crash."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=30)
+        self._process = None
+
+    def create_database(self, name: str) -> str:
+        """A fresh, empty database; its URL."""
+        run_sql(self.url(), f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def close(self) -> None:
+        """Stop the server and delete its files."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
