@@ -90,7 +90,9 @@ def handle_readyz(lifecycle: Lifecycle, db: Store) -> HTTPRouteHandler:
         try:
             await asyncio.wait_for(db.ping(), DB_PING_TIMEOUT)
         except StoreUnavailableError as exc:
-            raise ServiceUnavailableException(f"database unavailable: {exc.detail}"[:200]) from exc
+            raise ServiceUnavailableException(
+                f"database unavailable: {exc.detail}"[:200], headers={"Retry-After": str(exc.retry_after)}
+            ) from exc
         except Exception as exc:
             raise ServiceUnavailableException(f"database unavailable: {type(exc).__name__}") from exc
         return Health(status="ready")

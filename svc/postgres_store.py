@@ -171,7 +171,12 @@ class PostgresStore:
         except _GONE as exc:
             raise StoreUnavailableError("unavailable", f"connection lost: {exc}", self._retry_after) from exc
         finally:
-            await pool.release(conn)
+            try:
+                await pool.release(conn, timeout=self._settings.pool_timeout)
+            except (TimeoutError, *_GONE):
+                # After a timed-out query release waits for the server to confirm the cancel; a server that does
+                # not answer gets the connection terminated by asyncpg, and the pool opens a fresh one on demand.
+                pass
 
     async def _query(self, operation: str, sql: str, run: Callable[[Conn], Awaitable[T]]) -> T:
         async def work() -> T:

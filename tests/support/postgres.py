@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -104,12 +105,10 @@ class PostgresCluster:
         }
         args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
         with self.log.open("ab") as log:
-            # Its own session: kill() takes the postmaster and every backend at once, as the OOM killer would.
             self._process = subprocess.Popen(
                 [*self._as_user, str(self._bin / "postgres"), "-D", str(self.data), "-p", str(self.port), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
         if wait:
             self.wait_ready()
@@ -137,13 +136,30 @@ class PostgresCluster:
             self._process.wait(timeout=30)
         self._process = None
 
+    def signal_all(self, signum: int) -> None:
+        """Send signum to the postmaster and every backend (each backend is its own session: no killpg)."""
+        if not self.running or self._process is None:
+            return
+        postmaster = self._process.pid
+        targets = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+                ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == postmaster:
+                targets.append(int(stat.parent.name))
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def kill(self) -> None:
-        """SIGKILL the postmaster and all its backends: the server dies mid-whatever, as in a crash."""
+        """SIGKILL the postmaster and all its backends at once: the server dies mid-whatever, as in a crash."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait(timeout=30)
+        self.signal_all(signal.SIGKILL)
+        self._process.wait(timeout=30)
         self._process = None
 
     def create_database(self, name: str) -> str:
@@ -152,6 +168,7 @@ class PostgresCluster:
         return self.url(name)
 
     def close(self) -> None:
-        """Stop the server and delete its files."""
+        """Stop the server (thawing it first, in case a test froze it) and delete its files."""
+        self.signal_all(signal.SIGCONT)
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

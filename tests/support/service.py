@@ -107,8 +107,9 @@ class ServiceThread(_Running):
 
 
 @contextmanager
-def service_thread(env: Mapping[str, str], timeout: float = 15.0) -> Iterator[ServiceThread]:
-    """Run svc in a thread with env as its whole environment; yield once /readyz answers 200."""
+def service_thread(env: Mapping[str, str], timeout: float = 15.0, *, ready: bool = True) -> Iterator[ServiceThread]:
+    """Run svc in a thread with env as its whole environment; yield once /readyz answers 200 (or, with
+    ready=False, once it listens)."""
     svc = ServiceThread()
 
     def target() -> None:
@@ -125,7 +126,8 @@ def service_thread(env: Mapping[str, str], timeout: float = 15.0) -> Iterator[Se
         if "dead" in ports:
             raise AssertionError(f"service exited with {svc.exit_code}:\n{svc.stdout.text()}{svc.stderr.text()}")
         svc.public, svc.admin = ports["public"], ports["admin"]
-        svc.wait_ready(timeout)
+        if ready:
+            svc.wait_ready(timeout)
         yield svc
     finally:
         svc.stop.set()
