@@ -264,7 +264,7 @@ SETTINGS: tuple[Setting, ...] = (
         "database_query_timeout",
         _positive_seconds,
         "5",
-        "Seconds a PostgreSQL query may run before it is cancelled and answered 503.",
+        "Seconds a query may take (PostgreSQL: then cancelled; SQLite: waiting on a lock) before a 503.",
     ),
     Setting("SHUTDOWN_DRAIN", "shutdown_drain", _seconds, "0", "Seconds /readyz answers 503 before listeners close."),
     Setting("SHUTDOWN_TIMEOUT", "shutdown_timeout", _seconds, "10", "Seconds in-flight requests get to finish."),

@@ -67,8 +67,11 @@ class SqliteStore:
     store's "pool" of one: the time a query waits for it is the pool wait time, a queued or running query uses it.
     """
 
-    def __init__(self, path: str, tracer: Tracer | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, path: str, tracer: Tracer | None = None, metrics: Metrics | None = None, busy_timeout: float = 5.0
+    ) -> None:
         self.path = path
+        self._busy_timeout_ms = max(1, round(busy_timeout * 1000))
         self._metrics = metrics
         self._telemetry = QueryTelemetry("sqlite", tracer, metrics)
         self._executor: ThreadPoolExecutor | None = None
@@ -92,7 +95,8 @@ class SqliteStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
+            # How long a write waits for another process's lock (DATABASE_QUERY_TIMEOUT) before it is a 503.
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             # IMMEDIATE: a second process opening the same file waits here instead of migrating alongside.
             conn.execute("BEGIN IMMEDIATE")
             (version,) = conn.execute("PRAGMA user_version").fetchone()

@@ -18,4 +18,4 @@ def create_store(config: Config, tracer: Tracer | None = None, metrics: Metrics 
     if config.database_url is not None:
         pool = PoolSettings(config.database_pool_size, config.database_pool_timeout, config.database_query_timeout)
         return PostgresStore(config.database_url, pool, tracer, metrics)
-    return SqliteStore(config.database_path, tracer, metrics)
+    return SqliteStore(config.database_path, tracer, metrics, busy_timeout=config.database_query_timeout)

@@ -19,7 +19,7 @@ import pytest
 
 from tests.peers.binaries import peer
 from tests.support.polling import wait_for
-from tests.support.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster, hold_table_lock
 from tests.support.service import base_env, service_thread
 from tests.telemetry.support import scrape
 
@@ -114,24 +114,7 @@ def test_exhausted_pool_answers_503_and_is_counted(tmp_path: Path, cluster: Post
     with service_thread(env) as svc, httpx.Client(timeout=CLIENT_TIMEOUT) as http:
         assert http.post(f"{svc.url}/links", json={"url": URL, "slug": "busy"}).status_code == 201
         # Another client holds a lock on the table: svc's one connection waits on it, the next request on the pool.
-        locker = threading.Event()
-        released = threading.Event()
-
-        def hold_lock() -> None:
-            async def go() -> None:
-                conn = await asyncpg.connect(cluster.url())
-                async with conn.transaction():
-                    await conn.execute("LOCK TABLE links IN ACCESS EXCLUSIVE MODE")
-                    locker.set()
-                    await asyncio.to_thread(released.wait, 10)
-                await conn.close()
-
-            asyncio.run(go())
-
-        holder = threading.Thread(target=hold_lock)
-        holder.start()
-        try:
-            assert locker.wait(10)
+        with hold_table_lock(cluster.url()):
             # This request takes the one connection and waits on the lock.
             blocked = threading.Thread(target=lambda: httpx.get(f"{svc.url}/links/busy", timeout=CLIENT_TIMEOUT))
             blocked.start()
@@ -142,10 +125,7 @@ def test_exhausted_pool_answers_503_and_is_counted(tmp_path: Path, cluster: Post
             )
             body = assert_unavailable(http.get(f"{svc.url}/links/busy"))
             assert "pool_exhausted" in str(body["detail"])
-        finally:
-            released.set()
-            holder.join(15)
-            blocked.join(15)
+        blocked.join(15)
         assert scrape(svc.admin_url).value("svc_db_failures_total", reason="pool_exhausted") == 1
         assert http.get(f"{svc.url}/links/busy").status_code == 200
 

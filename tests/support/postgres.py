@@ -11,13 +11,15 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 
 from tests.support.polling import wait_for
 
-__all__ = ["PostgresCluster", "run_sql"]
+__all__ = ["PostgresCluster", "hold_table_lock", "run_sql"]
 
 # initdb and postgres refuse to run as root; as root (CI) the cluster runs as this user instead.
 UNPRIVILEGED_USER = "nobody"
@@ -43,6 +45,41 @@ def run_sql(dsn: str, *statements: str) -> None:
             await conn.close()
 
     asyncio.run(go())
+
+
+@contextlib.contextmanager
+def hold_table_lock(dsn: str, table: str = "links") -> Iterator[None]:
+    """Another client holding ACCESS EXCLUSIVE on table until the block ends: every query on it waits."""
+    locked = threading.Event()
+    release = threading.Event()
+    failed: list[BaseException] = []
+
+    async def hold() -> None:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            async with conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                await asyncio.to_thread(release.wait, 60)
+        finally:
+            await conn.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(hold())
+        except BaseException as exc:
+            failed.append(exc)
+            locked.set()
+
+    holder = threading.Thread(target=run, name="pg-lock", daemon=True)
+    holder.start()
+    try:
+        assert locked.wait(10), "the lock was not taken within 10 s"
+        assert not failed, failed
+        yield
+    finally:
+        release.set()
+        holder.join(15)
 
 
 class PostgresCluster:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from svc.buildinfo import read_build_info
+from tests.support.postgres import PostgresCluster
 from tests.support.service import ServiceThread, base_env, service_thread
 from tests.telemetry.receivers import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
 from tests.telemetry.support import TraceResponse, flush_spans, trace_response
@@ -23,6 +24,7 @@ class Exported:
     got: TraceResponse
     version: TraceResponse
     otlp: OtlpGrpcReceiver | OtlpHttpReceiver
+    store: str  # the db.system.name its queries must carry
 
     def trace(self, ids: TraceResponse) -> list[ReceivedSpan]:
         return [s for s in self.otlp.all_spans() if s.trace_id == ids.trace_id]
@@ -36,10 +38,11 @@ SLUG = "span-test"
 LINK_URL = "https://example.com/very-private-target"
 
 
-@pytest.fixture(scope="module", params=["grpc", "http/protobuf", "http/protobuf traces endpoint"])
+@pytest.fixture(scope="module", params=["grpc", "http/protobuf", "http/protobuf traces endpoint", "grpc on postgres"])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
-    """One service run per OTLP protocol (gRPC; HTTP to a base URL; HTTP to a full traces URL) and its spans."""
-    protocol: str = request.param
+    """One service run per OTLP protocol (gRPC; HTTP to a base URL; HTTP to a full traces URL) and its spans,
+    and one on PostgreSQL (the store changes the database spans only)."""
+    protocol: str = request.param.removesuffix(" on postgres")
     receiver: OtlpGrpcReceiver | OtlpHttpReceiver = OtlpGrpcReceiver() if protocol == "grpc" else OtlpHttpReceiver()
     with receiver:
         env = {
@@ -52,6 +55,9 @@ def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = receiver.traces_endpoint
         else:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        if request.param.endswith("on postgres"):
+            cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+            env["DATABASE_URL"] = cluster.create_database(f"traces_{tmp_path_factory.mktemp('db').name}")
         with service_thread(base_env(tmp_path_factory.mktemp("svc"), **env)) as svc, httpx.Client() as client:
             created = client.post(f"{svc.url}/links", json={"url": LINK_URL, "slug": SLUG})
             assert created.status_code == 201, created.text
@@ -59,7 +65,8 @@ def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             assert got.status_code == 200, got.text
             version = client.get(f"{svc.url}/version")
             assert version.status_code == 200
-            result = Exported(trace_response(created), trace_response(got), trace_response(version), receiver)
+            store = "postgresql" if "DATABASE_URL" in env else "sqlite"
+            result = Exported(trace_response(created), trace_response(got), trace_response(version), receiver, store)
             # Two server spans with a DB child each, and /version's server span.
             receiver.spans(where=lambda s: s.trace_id in {result.created.trace_id, result.got.trace_id}, count=4)
             receiver.spans("GET /version", trace_id=result.version.trace_id)
@@ -94,11 +101,20 @@ def test_database_queries_are_child_spans_with_placeholders_and_no_literal_value
         server = exported.server(ids)
         [db] = [s for s in exported.trace(ids) if s.kind == "CLIENT"]
         assert db.parent_span_id == server.span_id
-        assert db.attributes["db.system.name"] == "sqlite"
+        assert db.name == f"{operation} links"
         assert db.attributes["db.operation.name"] == operation
+        assert db.attributes["db.collection.name"] == "links"
         query = db.attributes["db.query.text"]
         assert query.startswith(operation)
-        assert "?" in query
+        assert db.attributes["db.system.name"] == exported.store
+        if exported.store == "postgresql":
+            assert "$1" in query
+            # A network database names its server, as the conventions ask; the embedded file has none.
+            assert db.attributes["server.address"] == "127.0.0.1"
+            assert isinstance(db.attributes["server.port"], int)
+        else:
+            assert "?" in query
+            assert "server.address" not in db.attributes
         for literal in (SLUG, "example.com", "very-private"):
             assert literal not in query
         assert server.start_ns <= db.start_ns <= db.end_ns <= server.end_ns
