@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from bench.heap import heap_stats, install_hook
+from bench.postgres import PG_VARIANTS, postgres_for
 from bench.receivers import Backends, free_port, running_backends
 from svc.sqlite_store import SCHEMA
 
@@ -107,6 +108,18 @@ VARIANTS: dict[str, Variant] = {
             "as (b) with tracing off, no access line, no Sentry: the request id, RED metrics and one extra ASGI pass",
         ),
         Variant("b-granian", "(b') svc on granian", "as (b) (public app only) served by granian's embedded server"),
+        Variant(
+            "a-pg",
+            "(a) bare Litestar, PostgreSQL",
+            "as (a) on PostgreSQL through svc's asyncpg store (pool of 10) instead of the SQLite file; a throwaway "
+            "PostgreSQL 15 cluster on loopback, fsync on, pinned to the load cores",
+        ),
+        Variant(
+            "a-pg-psycopg",
+            "(a) bare Litestar, PostgreSQL via psycopg 3",
+            "as (a-pg) through psycopg 3 (binary) and psycopg_pool instead of asyncpg (bench/psycopg_store.py)",
+        ),
+        Variant("b-pg", "(b) svc, full telemetry, PostgreSQL", "as (b) with DATABASE_URL: svc's asyncpg store"),
     )
 }
 DEFAULT_VARIANTS = ("a", "b", "c", "d-refused", "d-blackhole", "e", "f")
@@ -116,6 +129,7 @@ SVC_MODES = {
     "d-refused": "refused",
     "d-blackhole": "blackhole",
     "b-granian": "live",
+    "b-pg": "live",
     "b-noexport": "live",
     "b-nolog": "live",
     "b-notrace": "live",
@@ -257,12 +271,19 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def launch_for(key: str, db: Path, backends: Backends, go_binary: Path | None, baseline: Path | None = None) -> Launch:
+def launch_for(
+    key: str,
+    db: Path,
+    backends: Backends,
+    go_binary: Path | None,
+    baseline: Path | None = None,
+    postgres_url: str | None = None,
+) -> Launch:
     """The command line and environment of variant key on fresh ports."""
     if key.endswith(BASELINE_SUFFIX):
         if baseline is None or key.removesuffix(BASELINE_SUFFIX) not in SVC_MODES:
             raise SystemExit(f"{key}: needs --baseline and an svc variant")
-        launch = launch_for(key.removesuffix(BASELINE_SUFFIX), db, backends, go_binary)
+        launch = launch_for(key.removesuffix(BASELINE_SUFFIX), db, backends, go_binary, postgres_url=postgres_url)
         launch.env["PYTHONPATH"] = str(baseline)
         launch.cwd = baseline
         return launch
@@ -275,6 +296,8 @@ def launch_for(key: str, db: Path, backends: Backends, go_binary: Path | None, b
         if key == "a-default-gc":
             argv.append("--default-gc")
         return Launch(argv, env, port)
+    if key in PG_VARIANTS:
+        return _pg_launch(key, db, backends, port, env, postgres_url)
     if key == "e":
         argv = [py, "-m", "bench.servers", "naive", "--port", str(port), "--db", str(db)]
         argv += ["--otlp", backends.otlp_endpoint("live"), "--sentry-dsn", backends.sentry_dsn("live")]
@@ -285,6 +308,20 @@ def launch_for(key: str, db: Path, backends: Backends, go_binary: Path | None, b
         env.update({"PORT": str(port), "DATABASE_PATH": str(db)})
         return Launch([str(go_binary)], env, port)
     return _svc_launch(key, db, backends, port, env)
+
+
+def _pg_launch(
+    key: str, db: Path, backends: Backends, port: int, env: dict[str, str], postgres_url: str | None
+) -> Launch:
+    if postgres_url is None:
+        raise RuntimeError(f"variant {key} needs PostgreSQL (bench/postgres.py)")
+    if key == "b-pg":
+        launch = _svc_launch(key, db, backends, port, env)
+        launch.env["DATABASE_URL"] = postgres_url
+        return launch
+    driver = "psycopg" if key == "a-pg-psycopg" else "asyncpg"
+    argv = [sys.executable, "-m", "bench.servers", "bare", "--port", str(port), "--database-url", postgres_url]
+    return Launch([*argv, "--driver", driver], env, port)
 
 
 def _svc_launch(key: str, db: Path, backends: Backends, port: int, env: dict[str, str]) -> Launch:
@@ -460,10 +497,11 @@ class Context:
     db: Path
     backends: Backends
     go_binary: Path | None
+    postgres_url: str | None = None  # the seeded database of the -pg variants
 
 
 def _start(ctx: Context, key: str, tag: str, extra_env: dict[str, str] | None = None) -> tuple[Server, float]:
-    launch = launch_for(key, ctx.db, ctx.backends, ctx.go_binary, ctx.settings.baseline)
+    launch = launch_for(key, ctx.db, ctx.backends, ctx.go_binary, ctx.settings.baseline, ctx.postgres_url)
     for name, value in (extra_env or {}).items():
         # PYTHONPATH may already name the baseline tree: both stay on it.
         old = launch.env.get(name) if name == "PYTHONPATH" else None
@@ -695,8 +733,8 @@ def _context(settings: Settings, keys: Sequence[str]) -> Iterator[Context]:
         db = workdir / "bench.db"
         seed_database(db)
         go_binary = build_go(workdir) if "f" in keys else None
-        with running_backends(settings.load_cpus) as backends:
-            yield Context(settings, workdir, db, backends, go_binary)
+        with running_backends(settings.load_cpus) as backends, postgres_for(keys, SLUG, settings.load_cpus) as url:
+            yield Context(settings, workdir, db, backends, go_binary, url)
 
 
 def run_benchmark(settings: Settings) -> dict[str, Any]:

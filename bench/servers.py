@@ -1,6 +1,7 @@
 """Python servers for the variants that are not `python -m svc` itself.
 
     python -m bench.servers bare  --port P --db PATH [--server uvicorn|granian]
+    python -m bench.servers bare  --port P --database-url URL [--driver asyncpg|psycopg]
     python -m bench.servers naive --port P --db PATH --otlp URL --sentry-dsn DSN
     python -m bench.servers svc   --port P [--server granian]     (svc configured from the environment)
 
@@ -26,6 +27,7 @@ import uvloop
 from litestar import Litestar
 from litestar.types import ASGIApp
 
+from bench.psycopg_store import PsycopgStore
 from svc.app import build_litestar, create_app, routes
 from svc.buildinfo import read_build_info
 from svc.config import Config
@@ -36,17 +38,24 @@ from svc.main import tune_gc
 from svc.metrics import Metrics
 from svc.server import edge_for, uvicorn_server
 from svc.sqlite_store import SqliteStore
+from svc.store import Store
+from svc.stores import create_store
 from svc.telemetry import Telemetry
 
 __all__ = ["main"]
 
 
-def bare_app(db_path: str) -> ASGIApp:
-    """svc's Litestar app with telemetry off and without the access-log middleware."""
-    config = Config(database_path=db_path, otel_disabled=True)
+def bare_app(db_path: str, database_url: str | None = None, driver: str = "asyncpg") -> ASGIApp:
+    """svc's Litestar app with telemetry off and without the access-log middleware, on SQLite or PostgreSQL."""
+    config = Config(database_path=db_path, database_url=database_url, otel_disabled=True)
     build = read_build_info()
     telemetry = Telemetry.from_config(config, build)
-    return build_litestar(config, Lifecycle(), build, SqliteStore(db_path), telemetry)
+    store: Store
+    if database_url is not None and driver == "psycopg":
+        store = PsycopgStore(database_url, config.database_pool_size)
+    else:
+        store = create_store(config)  # what svc runs: SQLite, or the asyncpg store for a DATABASE_URL
+    return build_litestar(config, Lifecycle(), build, store, telemetry)
 
 
 def naive_app(db_path: str, otlp_endpoint: str, sentry_dsn: str) -> ASGIApp:
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=["bare", "naive", "svc"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", default="svc.db")
+    parser.add_argument("--database-url", help="bare: serve from this PostgreSQL database instead of --db")
+    parser.add_argument("--driver", choices=["asyncpg", "psycopg"], default="asyncpg", help="bare: PostgreSQL driver")
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     parser.add_argument("--otlp", default="http://127.0.0.1:4317")
     parser.add_argument("--sentry-dsn", default="http://key@127.0.0.1:8969/1")
@@ -129,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind in ("bare", "svc") and not args.default_gc:
         tune_gc()  # the process settings `python -m svc` uses, so the ceiling differs from svc by telemetry alone
     if args.kind == "bare":
-        app = bare_app(args.db)
+        app = bare_app(args.db, args.database_url, args.driver)
     elif args.kind == "naive":
         app = naive_app(args.db, args.otlp, args.sentry_dsn)
     else:

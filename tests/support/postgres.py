@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -85,9 +85,11 @@ def hold_table_lock(dsn: str, table: str = "links") -> Iterator[None]:
 class PostgresCluster:
     """One `postgres` server over its own data directory, listening on 127.0.0.1 only (no Unix socket)."""
 
-    def __init__(self, postgres_bin: str, *, fsync: bool = True) -> None:
+    def __init__(self, postgres_bin: str, *, fsync: bool = True, cpus: Sequence[int] = ()) -> None:
         self._bin = Path(postgres_bin).parent
         self._fsync = fsync
+        # Pinned to these CPUs when given (the benchmark keeps its server core for the variant alone).
+        self._taskset = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
         # Not under pytest's tmp_path: that is mode 0700 and root's, so the unprivileged user could not enter it.
         self.root = Path(tempfile.mkdtemp(prefix="svc-pg-"))
         self.data = self.root / "data"
@@ -143,7 +145,16 @@ class PostgresCluster:
         args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
-                [*self._as_user, str(self._bin / "postgres"), "-D", str(self.data), "-p", str(self.port), *args],
+                [
+                    *self._taskset,
+                    *self._as_user,
+                    str(self._bin / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    *args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -1,0 +1,47 @@
+"""PostgreSQL for the benchmark's -pg variants: a throwaway cluster on loopback, seeded with the served link."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from svc.postgres_store import PoolSettings, PostgresStore
+from tests.peers.binaries import find_peer
+from tests.support.postgres import PostgresCluster
+
+__all__ = ["PG_VARIANTS", "postgres_for"]
+
+# The variants that need a PostgreSQL server; everything else stays on the SQLite file.
+PG_VARIANTS = frozenset({"a-pg", "a-pg-psycopg", "b-pg"})
+
+
+async def _seed(url: str, slug: str) -> None:
+    # svc's own store creates the schema (as a replica would at start) and the one link every variant serves.
+    store = PostgresStore(url, PoolSettings(size=1, pool_timeout=10, query_timeout=10))
+    await store.open()
+    try:
+        await store.insert(slug, "https://example.com/docs")
+    finally:
+        await store.close()
+
+
+@contextlib.contextmanager
+def postgres_for(keys: Sequence[str], slug: str, cpus: Sequence[int]) -> Iterator[str | None]:
+    """The URL of a seeded database when any key needs one (else None); the cluster lives for the block."""
+    if not PG_VARIANTS.intersection(k.removesuffix("@base") for k in keys):
+        yield None
+        return
+    binary = find_peer("postgres")
+    if binary is None:
+        raise SystemExit("the -pg variants need PostgreSQL: run scripts/install-peers postgres")
+    # fsync on: the benchmark prices the durable configuration users run. On the load cores, like the receivers:
+    # the server core runs the variant alone.
+    cluster = PostgresCluster(binary, fsync=True, cpus=cpus)
+    try:
+        cluster.start()
+        url = cluster.create_database("bench")
+        asyncio.run(_seed(url, slug))
+        yield url
+    finally:
+        cluster.close()
