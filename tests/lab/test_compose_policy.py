@@ -16,6 +16,8 @@ NO_HEALTHCHECK = {"fluent-bit": "distroless image; scripts/lab-check probes its 
 # Images that write under their own install directory at start, so a read-only root would break them.
 WRITABLE_ROOT = {"elasticsearch", "kibana"}
 VERSION_TAG = re.compile(r":v?\d+\.\d+\.\d+(-[\w.-]+)?$")
+# PostgreSQL numbers its releases major.minor (18.4 is a patch release of 18), so two parts pin it exactly.
+POSTGRES_TAG = re.compile(r"^postgres:\d+\.\d+-[a-z]+$")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,9 @@ def test_every_pulled_image_is_pinned_to_an_explicit_version(all_services: dict[
     unpinned = {
         name: svc.get("image")
         for name, svc in all_services.items()
-        if "build" not in svc and not VERSION_TAG.search(str(svc.get("image", "")))
+        if "build" not in svc
+        and not VERSION_TAG.search(str(svc.get("image", "")))
+        and not POSTGRES_TAG.match(str(svc.get("image", "")))
     }
     assert unpinned == {}
 
@@ -207,3 +211,14 @@ def test_secret_like_settings_are_overridable_not_hardcoded(all_services: dict[s
         if secretish.search(k) and not v.startswith("${")
     }
     assert hardcoded == {}
+
+
+def test_postgres_is_reachable_only_on_the_lab_network(all_services: dict[str, dict[str, Any]]) -> None:
+    assert list(published(all_services["postgres"])) == []
+
+
+def test_svc_uses_postgres_with_the_password_from_the_environment(all_services: dict[str, dict[str, Any]]) -> None:
+    url = environment(all_services["svc"])["DATABASE_URL"]
+    password = environment(all_services["postgres"])["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD:-"), "from .env or the shell, with a lab default"
+    assert url == f"postgresql://svc:{password}@postgres:5432/svc"
