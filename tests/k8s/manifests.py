@@ -18,7 +18,7 @@ LAB_FLUENT_BIT = REPO / "deploy" / "fluent-bit"
 
 # What a cluster operator applies, each rendered on its own. The logging targets read the lab's
 # deploy/fluent-bit/parsers.yaml, outside their directory, hence LoadRestrictionsNone everywhere.
-TARGETS = ("base", "logging", "overlays/sidecar-logging", "monitoring")
+TARGETS = ("base", "logging", "overlays/sidecar-logging", "monitoring", "postgres")
 
 # The Kubernetes version the schemas are taken from (kubernetes-validate ships up to 1.37).
 KUBERNETES_VERSION = "1.37"

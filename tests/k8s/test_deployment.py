@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import yaml
 
 from svc.config import SETTINGS, Config
 from svc.main import FLUSH_TIMEOUT
 from svc.server import QUIET_CLOSE_TIMEOUT
-from tests.k8s.manifests import Manifest, config_file, container, environment, one, pod_spec
+from tests.k8s.manifests import K8S, REPO, Manifest, config_file, container, environment, one, pod_spec
 
 # Seconds left for whatever else must flush after svc and its collector are done (the Fluent Bit sidecar
 # variant, a slow node); deployment.yaml's comment spells out the same budget.
@@ -97,13 +99,74 @@ def test_rollouts_never_drop_below_full_capacity(base: list[Manifest]) -> None:
     assert strategy["rollingUpdate"]["maxUnavailable"] == 0
 
 
-def test_database_and_tmp_are_pod_local_emptydirs(base: list[Manifest]) -> None:
+def pod_local_database(manifests: list[Manifest], workload: Manifest) -> list[str]:
+    """Why replicas of this workload would each keep links of their own (empty when they share one database)."""
+    replicas = workload["spec"].get("replicas", 1)
+    if replicas <= 1:
+        return []
+    env = environment(manifests, workload, "svc")
+    from_secret = {e["name"] for e in container(workload, "svc").get("env", []) if "valueFrom" in e}
+    problems = []
+    if "DATABASE_URL" not in env and "DATABASE_URL" not in from_secret:
+        problems.append(f"{replicas} replicas without DATABASE_URL: each runs its own SQLite file")
+    volumes = {v["name"]: v for v in pod_spec(workload).get("volumes", [])}
+    data_dir = Config.from_env(env.get).database_path.rpartition("/")[0] or "/"
+    for mount in container(workload, "svc").get("volumeMounts", []):
+        if mount["mountPath"] == data_dir and "emptyDir" in volumes[mount["name"]]:
+            problems.append(f"{replicas} replicas with an emptyDir at {data_dir}: data that dies with each pod")
+    return problems
+
+
+@pytest.mark.parametrize("target", ["base", "overlays/sidecar-logging"])
+def test_replicas_share_one_database_and_keep_no_pod_local_data(
+    rendered: dict[str, list[Manifest]], target: str
+) -> None:
+    assert pod_local_database(rendered[target], one(rendered[target], "Deployment", "svc")) == []
+
+
+def test_the_check_refuses_replicas_on_a_pod_local_sqlite_file(base: list[Manifest]) -> None:
+    # The shape these manifests had before PostgreSQL: 2 replicas, each with SQLite on an emptyDir.
+    deployment = copy.deepcopy(one(base, "Deployment", "svc"))
+    svc = container(deployment, "svc")
+    svc["env"] = [e for e in svc["env"] if e["name"] != "DATABASE_URL"]
+    svc["env"].append({"name": "DATABASE_PATH", "value": "/data/svc.db"})
+    svc["volumeMounts"].append({"name": "data", "mountPath": "/data"})
+    pod_spec(deployment)["volumes"].append({"name": "data", "emptyDir": {}})
+    assert deployment["spec"]["replicas"] > 1
+    assert len(pod_local_database(base, deployment)) == 2
+
+
+def test_database_url_is_a_required_secret_reference(base: list[Manifest]) -> None:
+    env = {e["name"]: e for e in container(one(base, "Deployment", "svc"), "svc")["env"]}
+    ref = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "svc-database"
+    assert ref.get("optional", False) is False, "replicas must not start on SQLite when the Secret is missing"
+
+
+def test_only_tmp_is_an_emptydir(base: list[Manifest]) -> None:
     deployment = one(base, "Deployment", "svc")
     volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container(deployment, "svc")["volumeMounts"]}
-    assert "emptyDir" in volumes[mounts["/data"]]
+    assert list(mounts) == ["/tmp"]
     assert "emptyDir" in volumes[mounts["/tmp"]]
-    assert svc_config(base).database_path.startswith("/data/")
+
+
+def test_postgres_is_one_instance_on_a_claimed_volume(rendered: dict[str, list[Manifest]]) -> None:
+    statefulset = one(rendered["postgres"], "StatefulSet", "postgres")
+    assert statefulset["spec"]["replicas"] == 1
+    [claim] = statefulset["spec"]["volumeClaimTemplates"]
+    [postgres] = pod_spec(statefulset)["containers"]
+    data = [m for m in postgres["volumeMounts"] if m["mountPath"] == "/var/lib/postgresql"]
+    assert [m["name"] for m in data] == [claim["metadata"]["name"]], "data on the claim, not an emptyDir"
+    password = {e["name"]: e for e in postgres["env"]}["POSTGRES_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"]["name"] == "svc-postgres"
+    assert "single instance" in (K8S / "postgres" / "kustomization.yaml").read_text().replace("-", " ")
+
+
+def test_postgres_image_is_the_labs(rendered: dict[str, list[Manifest]]) -> None:
+    statefulset = one(rendered["postgres"], "StatefulSet", "postgres")
+    lab = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["postgres"]["image"]
+    assert pod_spec(statefulset)["containers"][0]["image"] == lab
 
 
 def test_sentry_dsn_is_an_optional_secret_reference(base: list[Manifest]) -> None:
@@ -113,7 +176,7 @@ def test_sentry_dsn_is_an_optional_secret_reference(base: list[Manifest]) -> Non
     assert "value" not in env["SENTRY_DSN"]
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/sidecar-logging", "logging", "monitoring"])
+@pytest.mark.parametrize("target", ["base", "overlays/sidecar-logging", "logging", "monitoring", "postgres"])
 def test_no_secret_values_are_committed(rendered: dict[str, list[Manifest]], target: str) -> None:
     secret_names = {s.env for s in SETTINGS if s.secret}
     assert not [m for m in rendered[target] if m["kind"] == "Secret"]

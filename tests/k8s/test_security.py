@@ -8,7 +8,7 @@ import pytest
 
 from tests.k8s.manifests import TARGETS, Manifest, containers, one, pod_spec
 
-WORKLOAD_KINDS = ("Deployment", "DaemonSet")
+WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 
 
 def workloads(manifests: list[Manifest]) -> Iterator[Manifest]:
@@ -22,7 +22,7 @@ def effective(workload: Manifest, container: dict[str, object], key: str) -> obj
     return own.get(key, pod_spec(workload).get("securityContext", {}).get(key))
 
 
-@pytest.mark.parametrize("target", ["base", "logging", "overlays/sidecar-logging"])
+@pytest.mark.parametrize("target", ["base", "logging", "overlays/sidecar-logging", "postgres"])
 def test_every_container_drops_all_capabilities_and_writes_nothing_outside_volumes(
     rendered: dict[str, list[Manifest]], target: str
 ) -> None:
@@ -37,7 +37,7 @@ def test_every_container_drops_all_capabilities_and_writes_nothing_outside_volum
             assert effective(workload, container, "seccompProfile") == {"type": "RuntimeDefault"}, where
 
 
-@pytest.mark.parametrize("target", ["base", "logging", "overlays/sidecar-logging"])
+@pytest.mark.parametrize("target", ["base", "logging", "overlays/sidecar-logging", "postgres"])
 def test_every_container_has_requests_and_limits(rendered: dict[str, list[Manifest]], target: str) -> None:
     for workload in workloads(rendered[target]):
         for container in containers(workload):
@@ -85,3 +85,12 @@ def test_every_config_map_a_pod_uses_is_in_the_same_render(rendered: dict[str, l
         for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
             wanted |= {s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s}
         assert {(namespace, name) for name in wanted} <= present
+
+
+def test_postgres_runs_as_non_root_under_the_restricted_level(rendered: dict[str, list[Manifest]]) -> None:
+    statefulset = one(rendered["postgres"], "StatefulSet", "postgres")
+    for container in containers(statefulset):
+        assert effective(statefulset, container, "runAsNonRoot") is True
+        assert effective(statefulset, container, "runAsUser") != 0
+    assert not [v for v in pod_spec(statefulset)["volumes"] if "hostPath" in v]
+    assert pod_spec(statefulset)["automountServiceAccountToken"] is False
