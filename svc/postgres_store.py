@@ -67,6 +67,15 @@ def server_of(url: str) -> tuple[str, int, str]:
     return host or "localhost", int(port) if port.isdigit() else 5432, database
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset hook: nothing to undo, so no round trip on every release.
+
+    asyncpg's default reset sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` each time a
+    connection goes back to the pool. svc never leaves session state behind: no SET, LISTEN or cursor outside a
+    transaction, and its one advisory lock is transaction-scoped (pg_schema.migrate).
+    """
+
+
 def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -110,6 +119,7 @@ class PostgresStore:
             timeout=self._settings.pool_timeout,  # connecting, per attempt
             command_timeout=self._settings.query_timeout,
             max_inactive_connection_lifetime=60.0,
+            reset=_keep_session,
         )
         if self._metrics is not None:
             pool = self._pool

@@ -1,0 +1,54 @@
+"""The benchmark's PostgreSQL rows run in the same run as a SQLite row and report real numbers (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers.binaries import peer
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed (util-linux)"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    peer("wrk")
+    peer("postgres")
+    out = tmp_path_factory.mktemp("bench-pg")
+    command = [sys.executable, "-m", "bench", "--variants", "a,a-pg,b-pg", "--rounds", "1", "--duration", "2"]
+    command += ["--warmup", "1", "--rss-seconds", "0", "--quiet-timeout", "0", "--out", str(out)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaded: dict[str, Any] = json.loads((out / "latest.json").read_text())
+    loaded["markdown"] = (out / "latest.md").read_text()
+    return loaded
+
+
+def test_postgres_rows_sit_beside_the_sqlite_row_with_numbers(report: dict[str, Any]) -> None:
+    assert set(report["variants"]) == {"a", "a-pg", "b-pg"}
+    for key in ("a-pg", "b-pg"):
+        summary = report["variants"][key]["summary"]
+        assert summary["rps"] > 0, key
+        assert summary["errors"] == 0, key
+    rows = [line for line in report["markdown"].splitlines() if line.startswith("| (")]
+    assert rows[1].startswith("| (a) bare Litestar, PostgreSQL |")
+    assert rows[2].startswith("| (b) svc, full telemetry, PostgreSQL |")
+
+
+def test_svc_on_postgres_exported_a_server_span_and_a_database_span_per_request(report: dict[str, Any]) -> None:
+    summary = report["variants"]["b-pg"]["summary"]
+    assert summary["spans_received_per_request"] > 1.5  # GET /links/{slug}: the server span and SELECT links
+    assert summary["log_lines_per_request"] > 0.9
