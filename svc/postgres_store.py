@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -45,6 +46,20 @@ _GONE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.ReadOnlySQLTransactionError,  # a standby after failover
 )
+
+
+def _discard_broken(conn: Conn) -> None:
+    """Close a connection that failed mid-operation instead of letting the pool hand it out again.
+
+    Shim for MagicStack/asyncpg#1069 (open): a connection whose server went away during an operation can go back to
+    the pool still marked busy, and its next query fails with InternalClientError "cannot switch to state 12;
+    another operation (2) is in progress". Seen here when the server is killed under load
+    (tests/reliability/test_database_failures.py). terminate() is asyncpg's public way to drop a connection; the pool
+    then opens a fresh one on the next acquire. A connection whose socket already closed has been detached from its
+    proxy by the pool, and the proxy refuses every call: nothing left to drop then.
+    """
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 class PoolSettings:
@@ -178,7 +193,8 @@ class PostgresStore:
             raise StoreUnavailableError("timeout", detail, self._retry_after) from None
         except asyncpg.DiskFullError as exc:
             raise StorageFullError("the disk under the PostgreSQL data directory is full") from exc
-        except _GONE as exc:
+        except (*_GONE, asyncpg.InternalClientError) as exc:
+            _discard_broken(conn)
             raise StoreUnavailableError("unavailable", f"connection lost: {exc}", self._retry_after) from exc
         finally:
             try:

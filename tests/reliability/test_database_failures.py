@@ -165,7 +165,8 @@ def test_every_acknowledged_write_survives_postgres_killed_mid_load(tmp_path: Pa
             stop.set()
             for writer in writers:
                 writer.join(15)
-        assert set(answers) <= {201, 503}, answers
+        bugs = [line for line in svc.logs() if line["log.logger"] == "svc.app"]
+        assert set(answers) <= {201, 503}, (answers, [(b.get("error.message"), b.get("error.stack_trace", "")[-1500:]) for b in bugs[:1]])
         missing = run_sql_missing(cluster, acknowledged)
         assert missing == [], f"{len(missing)} of {len(acknowledged)} acknowledged links lost"
 
