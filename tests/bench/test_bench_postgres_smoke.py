@@ -27,7 +27,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     peer("wrk")
     peer("postgres")
     out = tmp_path_factory.mktemp("bench-pg")
-    command = [sys.executable, "-m", "bench", "--variants", "a,a-pg,b-pg", "--rounds", "1", "--duration", "2"]
+    # 3 s: longer than the pool timeout (2 s), so a stalled database shows as errors, not as zero requests.
+    command = [sys.executable, "-m", "bench", "--variants", "a,a-pg,b-pg", "--rounds", "1", "--duration", "3"]
     command += ["--warmup", "1", "--rss-seconds", "0", "--quiet-timeout", "0", "--out", str(out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240, env=env, check=False)
