@@ -18,8 +18,8 @@ from svc.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, answer, version_line
 from svc.config import Config, Getenv
 from svc.health import Lifecycle
 from svc.logs import configure_logging
-from svc.sqlite_store import SqliteStore
 from svc.server import FLUSH_TIMEOUT, run_server
+from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "FLUSH_TIMEOUT", "openapi_document", "run", "tune_gc"]
