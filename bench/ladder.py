@@ -52,7 +52,7 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("svc middleware, request id (svc/middleware.py)", ("svc/middleware.py",)),
     ("svc, other modules (handlers, db)", ("svc/",)),
     ("Litestar, msgspec", ("litestar/", "msgspec/")),
-    ("uvicorn, httptools, asyncio", ("uvicorn/", "httptools/", "asyncio/", "uvloop/")),
+    ("uvicorn, httptools, asyncio (and C, GC under them)", ("uvicorn/", "httptools/", "asyncio/", "uvloop/")),
 )
 OTHER = "main thread: interpreter, stdlib, C (no known frame)"
 # Other threads are charged whole, by their own CPU time from /proc (py-spy counts a thread waiting for the
@@ -67,7 +67,7 @@ OTHER_THREADS = "other threads"
 BARE_WORK = (
     "svc, other modules (handlers, db)",
     "Litestar, msgspec",
-    "uvicorn, httptools, asyncio",
+    "uvicorn, httptools, asyncio (and C, GC under them)",
     OTHER,
     "SQLite worker thread (the query, hand-off)",
 )
@@ -124,6 +124,9 @@ def ladder_rows(duels: dict[str, Any], shares: dict[str, dict[str, float]]) -> d
             "us_per_request": round(total[key], 1),
             "step_us": round(total[key] - total[parent], 1),
             "above_bare_us": round(total[key] - bare, 1),
+            # The same in points of bare's request: drift-free, unlike any absolute µs.
+            "step_pct_of_bare": round(100 * (total[key] - total[parent]) / bare, 1),
+            "above_bare_pct_of_bare": round(100 * (total[key] - bare) / bare, 1),
         }
         for key, parent, adds in LADDER
         if key in total and parent in total
@@ -144,15 +147,17 @@ def render_ladder(ladder: dict[str, Any], duels: dict[str, Any]) -> str:
         f"Each rung's CPU per request is bare's ({bare:.1f} µs, from the duels) over its duel share; a step is the "
         "difference to the rung it adds to. Steps telescope: the steps on a path add up to that rung's total.",
         "",
-        "| Rung | share of bare | µs/req | step µs | above bare µs | adds to | what the step adds |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
-        f"| {duels['base_label']} | 100.0% | {bare:.1f} | | | | |",
+        "| Rung | share of bare | µs/req | step µs | step, % of bare's request | above bare µs | above bare, % "
+        "| adds to | what the step adds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        f"| {duels['base_label']} | 100.0% | {bare:.1f} | | | | | | |",
     ]
     for step in ladder["steps"]:
         share = step["share"]
         lines.append(
             f"| {step['label']} | {share['median']:.1%} ({share['min']:.1%}-{share['max']:.1%}) | "
-            f"{step['us_per_request']:.1f} | {step['step_us']:+.1f} | {step['above_bare_us']:+.1f} | "
+            f"{step['us_per_request']:.1f} | {step['step_us']:+.1f} | {step['step_pct_of_bare']:+.1f} | "
+            f"{step['above_bare_us']:+.1f} | {step['above_bare_pct_of_bare']:+.1f} | "
             f"`{step['parent']}` | {step['adds']} |"
         )
     buckets = ladder["buckets"]
@@ -199,6 +204,21 @@ def _bucket_table(ladder: dict[str, Any], buckets: dict[str, dict[str, float]]) 
     return lines
 
 
+def write_ladder(report: dict[str, Any], out: Path) -> Path:
+    """ladder.{json,md} from a report's duels and profile shares (the ladder is computed again from them)."""
+    report["ladder"] = ladder_rows(report["duels"], report["profile"]["shares"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ladder.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    text = render_ladder(report["ladder"], report["duels"])
+    machine = report["machine"]
+    dirty = " (dirty)" if machine["dirty"] else ""
+    header = (
+        f"Measured {report['created']} at commit `{machine['commit']}`{dirty}; reproduce: `{report['command']}`\n\n"
+    )
+    (out / "ladder.md").write_text(text.replace("\n\n", "\n\n" + header, 1))
+    return out / "ladder.md"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Duel every rung against bare, profile every rung, write ladder.{json,md}."""
     from bench.report import created_now, machine_info
@@ -208,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     add_duel_options(parser, rounds=3)
     parser.add_argument("--profile-seconds", type=int, default=15, help="py-spy seconds per rung (0: no profiles)")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--render", type=Path, help="only render ladder.md again from this ladder.json (into --out)")
     args = parser.parse_args(raw)
+    if args.render is not None:
+        print(write_ladder(orjson.loads(args.render.read_bytes()), results_dir(args)).read_text())
+        return 0
     settings = duel_settings(args)
     created = created_now()
     rungs = [k for k, _, _ in LADDER]
@@ -225,12 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                 shares[key] = attribute(recorded)
                 samples[key] = sum(recorded.samples.values())
                 threads[key] = {name: round(cpu, 3) for name, cpu in recorded.thread_cpu.items()}
-    ladder = ladder_rows(duels, shares)
-    machine = machine_info(REPO)
     report = {
         "schema": 1,
         "created": created,
-        "machine": machine,
+        "machine": machine_info(REPO),
         "command": "uv run --group bench python -m bench.ladder " + " ".join(raw),
         "duels": duels,
         "profile": {
@@ -240,15 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             "thread_cpu_s": threads,
             "shares": shares,
         },
-        "ladder": ladder,
     }
-    out = results_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ladder.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    text = render_ladder(ladder, duels)
-    header = f"Measured {created} at commit `{machine['commit']}`; reproduce: `{report['command']}`\n\n"
-    (out / "ladder.md").write_text(text.replace("\n\n", "\n\n" + header, 1))
-    print((out / "ladder.md").read_text())
+    print(write_ladder(report, results_dir(args)).read_text())
     return 0
 
 
