@@ -44,11 +44,17 @@ TOTALS = (("c0", "0 %"), ("c", "10 %"), ("b", "100 %"))
 # Main thread, leaf-first: a sample belongs to the bucket of its innermost frame that matches.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("access line (svc/logs.py, logging)", ("svc/logs.py", "logging/")),
-    ("RED metrics (svc/metrics.py, prometheus_client)", ("svc/metrics.py", "prometheus_client/")),
-    ("OTLP encode, gRPC (svc/otlp.py, exporter, grpc)", ("svc/otlp.py", "opentelemetry/exporter/", "grpc/", "google/")),
+    (
+        "RED metrics (svc/metrics.py, svc/red.py, prometheus_client)",
+        ("svc/metrics.py", "svc/red.py", "prometheus_client/"),
+    ),
+    (
+        "OTLP encode, export (svc/otlp.py, export.py, posting.py, exporter, grpc)",
+        ("svc/otlp.py", "svc/export.py", "svc/posting.py", "opentelemetry/exporter/", "grpc/", "google/"),
+    ),
     ("svc/tracing.py, SDK span processor", ("svc/tracing.py", "opentelemetry/sdk/trace/export", "_shared_internal/")),
     ("spans, sampler, context (svc/spans.py, OTel SDK/API)", ("svc/spans.py", "opentelemetry/")),
-    ("Sentry (sentry_sdk, svc/errors.py)", ("sentry_sdk/", "svc/errors.py")),
+    ("Sentry (sentry_sdk, svc/errors.py, svc/sentry_transport.py)", ("sentry_sdk/", "svc/errors.py", "svc/sentry_")),
     ("svc middleware, request id (svc/middleware.py)", ("svc/middleware.py",)),
     ("svc, other modules (handlers, db)", ("svc/",)),
     ("Litestar, msgspec", ("litestar/", "msgspec/")),
@@ -59,7 +65,8 @@ OTHER = "main thread: interpreter, stdlib, C (no known frame)"
 # GIL as active, so its samples would overcount them many times over on one core).
 THREADS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SQLite worker thread (the query, hand-off)", ("sqlite",)),
-    ("span export thread (encode, gRPC call)", ("Otel", "otel", "Batch")),
+    ("span export thread (encode, gRPC call)", ("svc-span-export", "Otel", "otel", "Batch")),
+    ("Sentry thread", ("svc-sentry",)),
     ("gRPC C-core threads", ("grpc", "event_engine", "lifeguard")),
 )
 OTHER_THREADS = "other threads"
