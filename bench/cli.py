@@ -8,6 +8,9 @@
 
 results/ is ignored by git, so a run never dirties the checkout; --write-results regenerates the committed report.
 
+After the solo runs (the throughput/latency table) every variant but (a) is dueled against (a) with an a-vs-a
+control (bench/duel.py); targets are judged on the duel. `--duel none` skips it, `--duel b,c` picks.
+
 Needs wrk (`apt-get install -y wrk`) and taskset; Go for variant (f).
 """
 
@@ -17,8 +20,10 @@ import argparse
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from bench.duel import run_duels
 from bench.harness import DEFAULT_VARIANTS, REPO, VARIANTS, Settings, run_benchmark
 from bench.report import created_now, machine_info, write_reports
 from reliability.report import add_results_arguments, results_dir
@@ -60,6 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--baseline", type=Path, help="a tree whose svc/ the `<svc variant>@base` variants run (before/after)"
     )
+    parser.add_argument("--duel", type=_keys, help="variants dueled against (a) (default: all but a; none: skip)")
     parser.add_argument("--quiet-timeout", type=float, default=60.0, help="max wait for a quiet machine per run")
     return parser.parse_args(argv)
 
@@ -88,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     created = created_now()
     result = run_benchmark(settings)
+    duel = [k for k in (args.variants if args.duel is None else args.duel) if k not in ("a", "none")]
+    if duel:
+        # Each side of a duel gets half the connections: the server core carries the solo runs' load.
+        result["duels"] = run_duels(replace(settings, connections=max(1, settings.connections // 2)), duel)
     report = {
         "schema": 1,
         "created": created,

@@ -74,6 +74,7 @@ VARIANTS: dict[str, Variant] = {
             "request to a file, RED metrics, Sentry armed (DSN to a live sink)",
         ),
         Variant("c", "(c) svc, 10 % sampling", "as (b) with OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG=0.1"),
+        Variant("c0", "(c0) svc, tracing on, 0 % sampled", "as (c) with OTEL_TRACES_SAMPLER_ARG=0: no span recorded"),
         Variant(
             "d-refused",
             "(d) svc, backends refusing",
@@ -126,6 +127,7 @@ DEFAULT_VARIANTS = ("a", "b", "c", "d-refused", "d-blackhole", "e", "f")
 SVC_MODES = {
     "b": "live",
     "c": "live",
+    "c0": "live",
     "d-refused": "refused",
     "d-blackhole": "blackhole",
     "b-granian": "live",
@@ -139,6 +141,7 @@ SVC_MODES = {
 }
 # Diagnostic variants: (b) with one part of the telemetry taken away, to price each part.
 SVC_ENV_OVERRIDES: dict[str, dict[str, str | None]] = {
+    "c0": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"},
     "b-noexport": {"OTEL_EXPORTER_OTLP_ENDPOINT": None},
     "b-nolog": {"LOG_LEVEL": "warning"},
     "b-notrace": {"OTEL_SDK_DISABLED": "true"},

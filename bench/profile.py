@@ -9,21 +9,35 @@ py-spy comes from the `bench` dependency group.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.harness import VARIANTS, Context, Settings, _context, _finish, _start, run_wrk, variant_of, wrk_command
+from bench.harness import (
+    CLK_TCK,
+    VARIANTS,
+    Context,
+    Settings,
+    _context,
+    _finish,
+    _start,
+    run_wrk,
+    variant_of,
+    wrk_command,
+)
 from reliability.report import add_results_arguments, results_dir
 
-__all__ = ["categorize", "main", "parse_collapsed", "summarize_profile"]
+__all__ = ["Recording", "Samples", "categorize", "main", "parse_collapsed", "record_samples", "summarize_profile"]
 
 # Leaf-first: a sample belongs to the first of these its innermost frames match (main thread only).
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -50,6 +64,7 @@ _THREAD = re.compile(r"^thread \((?:0x)?[0-9a-fA-F]+\): ?(.*)$")
 _FRAME_FILE = re.compile(r"\((.*):\d+\)$")
 
 Stack = tuple[str, ...]
+Samples = Counter[tuple[str, Stack]]
 
 
 _SITE = re.compile(r"\((?:[^():]*/(?:site-packages|dist-packages|lib/python3\.\d+)/|[^():]*/(?=svc/|bench/))")
@@ -192,14 +207,43 @@ def render(summary: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile_variant(ctx: Context, key: str, seconds: int, rate: int, out: Path, extra: list[str]) -> Path:
-    """Load the variant and record it with py-spy; returns the Markdown summary's path."""
+@dataclass
+class Recording:
+    """py-spy's samples of one run, and each thread's own CPU seconds (from /proc) over the same window."""
+
+    samples: Samples
+    thread_cpu: dict[str, float]
+
+
+def _task_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """tid -> (comm, utime + stime seconds) of every thread of the process."""
+    tasks: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            stat = (task / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            tasks[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return tasks
+
+
+_DUMP_THREAD = re.compile(r'^Thread (\d+) \([^)]*\): "(.*)"', re.MULTILINE)
+
+
+def _python_thread_names(py_spy: str, pid: int) -> dict[int, str]:
+    """tid -> Python thread name, from `py-spy dump` (the OS names Python threads `python`)."""
+    dump = subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, check=False).stdout
+    return {int(tid): name for tid, name in _DUMP_THREAD.findall(dump)}
+
+
+def record_samples(ctx: Context, key: str, seconds: int, rate: int, raw: Path, extra: Sequence[str] = ()) -> Recording:
+    """Load the variant and record it with py-spy (pinned beside wrk, off the server's core)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     s = ctx.settings
     server, _ = _start(ctx, key, "profile")
-    raw = out / f"profile-{key}.txt"
     try:
         port = server.launch.port
+        pid = server.proc.pid
         run_wrk(port, s.path, s.warmup, s.connections, s.load_cpus)
         load = subprocess.Popen(
             wrk_command(port, s.path, seconds + 4, s.connections, s.load_cpus),
@@ -207,17 +251,31 @@ def profile_variant(ctx: Context, key: str, seconds: int, rate: int, out: Path, 
             stderr=subprocess.STDOUT,
         )
         time.sleep(1)
-        record = [py_spy, "record", "--pid", str(server.proc.pid), "--duration", str(seconds), "--rate", str(rate)]
+        pin = ["taskset", "-c", ",".join(map(str, s.load_cpus))]
+        record = [*pin, py_spy, "record", "--pid", str(pid), "--duration", str(seconds)]
+        before = _task_cpu(pid)
         subprocess.run(
-            [*record, "--format", "raw", "--threads", "--full-filenames", "-o", str(raw), *extra],
+            [*record, "--rate", str(rate), "--format", "raw", "--threads", "--full-filenames", "-o", str(raw), *extra],
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        after = _task_cpu(pid)
+        names = _python_thread_names(py_spy, pid)
         load.wait(seconds + 60)
     finally:
         _finish(ctx, server)
+    thread_cpu: dict[str, float] = {}
+    for tid, (comm, cpu) in after.items():
+        name = "MainThread" if tid == pid else names.get(tid, comm)
+        thread_cpu[name] = thread_cpu.get(name, 0.0) + cpu - before.get(tid, (comm, 0.0))[1]
     samples = parse_collapsed(raw.read_text())
     raw.unlink()
+    return Recording(samples, thread_cpu)
+
+
+def profile_variant(ctx: Context, key: str, seconds: int, rate: int, out: Path, extra: list[str]) -> Path:
+    """Record the variant with py-spy; writes its speedscope file and returns the Markdown summary's path."""
+    samples = record_samples(ctx, key, seconds, rate, out / f"profile-{key}.txt", extra).samples
     title = f"py-spy profile of {variant_of(key).label} under wrk load ({seconds} s at {rate} Hz)"
     (out / f"profile-{key}.speedscope.json").write_bytes(orjson.dumps(speedscope(samples, title)))
     md = out / f"profile-{key}.md"

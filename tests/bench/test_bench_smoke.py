@@ -80,7 +80,8 @@ def test_the_markdown_table_has_a_row_per_variant_with_ratios_to_a(report: Path)
     for row in table:
         assert row.count("|") == header.count("|"), row  # one cell per column of the header
     assert "## Targets" in text
-    assert "(b) >= 50 % of (a)" in text
+    assert "(b) full telemetry >= 60% by duel" in text  # python -m bench duels (b) against (a) by default
+    assert "**Control, (a) bare Litestar vs itself:" in text
 
 
 def test_the_charts_are_pngs(report: Path) -> None:
