@@ -30,6 +30,18 @@ def test_readme_env_table_equals_the_config_declarations() -> None:
     )
 
 
+MODULE_TABLE = re.compile(r"## The shape of the code\n(.*?)\n## ", re.DOTALL)
+
+
+def test_readme_module_table_names_every_module_of_svc() -> None:
+    table = MODULE_TABLE.search((REPO / "README.md").read_text(encoding="utf-8"))
+    assert table, "README.md needs its '## The shape of the code' section"
+    named = set(re.findall(r"`(svc/[a-z_]+\.py)`", table.group(1)))
+    modules = {f"svc/{path.name}" for path in (REPO / "svc").glob("*.py") if path.name != "__init__.py"}
+    assert modules - named == set(), "modules the README's table leaves out"
+    assert named - modules == set(), "modules the README's table names that do not exist"
+
+
 # --- the README's commands, run as a reader runs them --------------------------------------------------------------
 # Two things differ here from a reader's machine, and only they are replaced: the listeners get free ports instead
 # of 8000/9000, and `uv run` is the environment the tests already run in (its python and its svc console script).
