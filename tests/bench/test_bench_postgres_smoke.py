@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.peers.binaries import peer
 
-REPO = Path(__file__).resolve().parents[2]
+from .benchrun import NEEDS_TASKSET, run_bench
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed (util-linux)"),
+    NEEDS_TASKSET,
 ]
 
 
@@ -28,11 +23,10 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     peer("postgres")
     out = tmp_path_factory.mktemp("bench-pg")
     # 3 s: longer than the pool timeout (2 s), so a stalled database shows as errors, not as zero requests.
-    command = [sys.executable, "-m", "bench", "--variants", "a,a-pg,b-pg", "--rounds", "1", "--duration", "3"]
-    command += ["--warmup", "1", "--rss-seconds", "0", "--quiet-timeout", "0", "--out", str(out)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240, env=env, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_bench(
+        "bench", "--variants", "a,a-pg,b-pg", "--rounds", "1", "--duration", "3", "--warmup", "1",
+        "--rss-seconds", "0", "--quiet-timeout", "0", "--out", str(out),
+    )  # fmt: skip
     loaded: dict[str, Any] = json.loads((out / "latest.json").read_text())
     loaded["markdown"] = (out / "latest.md").read_text()
     return loaded

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +10,13 @@ import pytest
 
 from tests.peers.binaries import peer
 
-REPO = Path(__file__).resolve().parents[2]
+from .benchrun import NEEDS_TASKSET, run_bench
+
 NUMBERS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "peak_rss_mib", "startup_s")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed (util-linux)"),
+    NEEDS_TASKSET,
 ]
 
 
@@ -32,12 +29,10 @@ def wrk() -> str:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    command = [sys.executable, "-m", "bench", "--variants", "a,b", "--rounds", "1", "--duration", "2"]
-    command += ["--warmup", "1", "--rss-seconds", "3", "--rss-variants", "d-refused", "--quiet-timeout", "0"]
-    command += ["--out", str(out)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240, env=env, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_bench(
+        "bench", "--variants", "a,b", "--rounds", "1", "--duration", "2", "--warmup", "1",
+        "--rss-seconds", "3", "--rss-variants", "d-refused", "--quiet-timeout", "0", "--out", str(out),
+    )  # fmt: skip
     return out
 
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +10,11 @@ import pytest
 
 from tests.peers.binaries import peer
 
-REPO = Path(__file__).resolve().parents[2]
+from .benchrun import NEEDS_TASKSET, run_bench
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed (util-linux)"),
+    NEEDS_TASKSET,
 ]
 
 
@@ -31,12 +27,10 @@ def wrk() -> str:
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("duel")
-    command = [sys.executable, "-m", "bench.duel", "b", "--rounds", "2", "--duration", "1", "--warmup", "1"]
-    command += ["--connections", "4", "--out", str(out)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240, env=env, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Control, (a) bare Litestar vs itself" in done.stdout  # printed, not only written
+    stdout = run_bench(
+        "bench.duel", "b", "--rounds", "2", "--duration", "1", "--warmup", "1", "--connections", "4", "--out", str(out)
+    )
+    assert "Control, (a) bare Litestar vs itself" in stdout  # printed, not only written
     return out
 
 
