@@ -14,6 +14,8 @@ import orjson
 from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from svc.throttle import LineThrottle
+
 __all__ = [
     "FD_RESERVE",
     "LOG_INTERVAL",
@@ -60,8 +62,7 @@ class Edge:
     fresh: set[EdgeProtocol] = field(default_factory=set)
     # Connections reading a head, oldest first, with the loop time the head began.
     heads: dict[EdgeProtocol, float] = field(default_factory=dict)
-    _last_line: dict[str, float] = field(default_factory=dict)
-    _unlogged: dict[str, int] = field(default_factory=dict)
+    _lines: LineThrottle = field(default_factory=lambda: LineThrottle(LOG_INTERVAL))
 
     def slowest_head(self, now: float) -> EdgeProtocol | None:
         """The connection whose head began longest ago, if that was more than EVICT_AFTER seconds ago."""
@@ -72,12 +73,9 @@ class Edge:
     def reject(self, reason: str, status: int | None, detail: str) -> None:
         """Count one rejection; log it unless the same reason was logged within LOG_INTERVAL."""
         self.rejected.labels(self.listener, reason).inc()
-        now = time.monotonic()
-        self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
-        if now - self._last_line.get(reason, -LOG_INTERVAL) < LOG_INTERVAL:
+        count = self._lines.admit(reason)
+        if not count:
             return
-        count = self._unlogged.pop(reason)
-        self._last_line[reason] = now
         extra: dict[str, Any] = {"event.dataset": "svc.edge", "labels.listener": self.listener, "error.type": reason}
         if status is not None:
             extra["http.response.status_code"] = status

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,6 +12,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from svc.metrics import Metrics
 from svc.store import StorageFullError, StoreUnavailableError
+from svc.throttle import LineThrottle
 
 __all__ = ["WARNING_INTERVAL", "QueryTelemetry", "RateLimitedWarning"]
 
@@ -28,19 +28,14 @@ class RateLimitedWarning:
     """At most one warning line per interval and key; the next line says how many it stood for."""
 
     def __init__(self, interval: float = WARNING_INTERVAL) -> None:
-        self._interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._lines = LineThrottle(interval)
 
     def warn(self, key: str, message: str, exc: BaseException) -> None:
         """Log message (with the current trace id, when there is one) unless this key logged within the interval."""
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+        events = self._lines.admit(key)
+        if not events:
             return
-        self._last[key] = now
-        suppressed = self._suppressed.pop(key, 0)
+        suppressed = events - 1
         more = f" ({suppressed} more like it since the last line)" if suppressed else ""
         log.warning("%s%s", message, more, extra={"error.type": type(exc).__name__, "error.message": str(exc)[:200]})
 
