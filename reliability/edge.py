@@ -9,6 +9,7 @@ it runs with this checkout's Python environment. Go is built from bench/go when 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -133,6 +134,11 @@ def _seed(target: Target) -> str:
 # --- the cases -------------------------------------------------------------------------------------------------
 
 
+def _same_call(call: Call, _index: int) -> Call:
+    """The one call every worker of a probe load makes."""
+    return call
+
+
 def _others_wait(target: Target, action: Callable[[], Answer]) -> dict[str, Any]:
     """Run action while another client GETs every 50 ms; how long did that client's slowest request take?"""
     done = threading.Event()
@@ -163,7 +169,7 @@ def head_cases(target: Target) -> dict[str, Any]:
     """50 MB, 1 MB and 20 KiB header values; 10,000 and 150 header fields."""
     out: dict[str, Any] = {}
     for label, size in (("50MB", 50 * 2**20), ("1MB", 2**20), ("20KiB", 20 * 1024)):
-        out[f"header_{label}"] = _others_wait(target, lambda s=size: big_head(target.port, s, target.probe_path))
+        out[f"header_{label}"] = _others_wait(target, functools.partial(big_head, target.port, size, target.probe_path))
     for count in (10_000, 150):
         answer = many_headers(target.port, count, target.probe_path)
         out[f"headers_{count}"] = {"status": answer.status, "end": answer.end, "ms": round(answer.seconds * 1000, 1)}
@@ -237,7 +243,7 @@ def throughput_ab(before: Path, work: Path, rounds: int, seconds: float = 3.0) -
                 started = time.monotonic()
                 outcomes = run_load(
                     url,
-                    lambda _i, p=paths[target.name]: Call("GET", p),
+                    functools.partial(_same_call, Call("GET", paths[target.name])),
                     duration=seconds,
                     max_requests=HARD_MAX_REQUESTS,
                     concurrency=32,
