@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from svc.config import SETTINGS, Config
 from tests.peers.binaries import peer
 
 from .files import COMPOSE, REPO
@@ -54,6 +55,18 @@ def test_every_variable_resolves_to_its_default(resolved: dict[str, Any]) -> Non
     env = resolved["services"]["svc"]["environment"]
     assert env["SENTRY_DSN"] == "http://lab@spotlight:8969/1"
     assert resolved["services"]["loadgen"]["environment"]["LOADGEN_RPS"] == "5"
+
+
+def test_every_variable_compose_sets_for_svc_is_one_svc_declares(resolved: dict[str, Any]) -> None:
+    # A misspelt name (OTEL_EXPORTER_OTLP_ENDPIONT) would be ignored by svc without a word: its default would win.
+    given = set(resolved["services"]["svc"]["environment"])
+    assert given - {s.env for s in SETTINGS} == set()
+
+
+def test_svc_accepts_its_compose_environment(resolved: dict[str, Any]) -> None:
+    # Raises ConfigError (what makes svc exit 2 at start) for any value svc would refuse.
+    config = Config.from_env(resolved["services"]["svc"]["environment"].get)
+    assert (config.host, config.otlp_endpoint) == ("0.0.0.0", "http://jaeger:4317")
 
 
 def test_shell_healthchecks_keep_their_dollar_signs_after_interpolation(resolved: dict[str, Any]) -> None:

@@ -1,14 +1,16 @@
-"""Config: one declaration per variable, typed parsing, every bad variable named at once, secrets never shown."""
+"""Config: one declaration per variable (a Config field), typed parsing, all bad values named at once, no secrets."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import mypy.api
 import pytest
 import sentry_sdk
 
-from svc.config import SETTINGS, Config, ConfigError, help_table, markdown_table
+from svc import parsers
+from svc.config import SETTINGS, Config, ConfigError, declared_settings, help_table, markdown_table, setting
 
 # One bad value per variable, and the exact complaint it must produce.
 BAD_VALUES: dict[str, tuple[str, str]] = {
@@ -61,20 +63,69 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
 SECRET_ENVS = [s.env for s in SETTINGS if s.secret]
 
 
-def test_every_setting_fills_exactly_one_config_field_and_every_field_has_a_setting() -> None:
-    fields = [f.name for f in dataclasses.fields(Config)]
-    targets = [s.field for s in SETTINGS]
-    assert sorted(targets) == sorted(fields)
-    assert len(set(targets)) == len(targets), "two variables fill the same field"
-    envs = [s.env for s in SETTINGS]
-    assert len(set(envs)) == len(envs), "a variable is declared twice"
+def test_settings_are_the_config_fields_in_declaration_order() -> None:
+    assert [s.field for s in SETTINGS] == [f.name for f in dataclasses.fields(Config)]
 
 
-def test_declared_defaults_equal_the_config_defaults() -> None:
+def test_a_config_field_without_a_setting_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Partial:
+        port: int = setting("PORT", parsers.integer(0, 65535), "8000", "Public listener port.")
+        forgotten: int = 7
+
+    with pytest.raises(TypeError, match=r"Partial\.forgotten is not declared with setting"):
+        declared_settings(Partial)
+
+
+def test_one_variable_read_into_two_fields_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Twice:
+        port: int = setting("PORT", parsers.integer(0, 65535), "8000", "Public listener port.")
+        other_port: int = setting("PORT", parsers.integer(0, 65535), "8001", "The same variable again.")
+
+    with pytest.raises(TypeError, match="Twice reads PORT into more than one field"):
+        declared_settings(Twice)
+
+
+def test_each_config_default_is_its_declared_default_parsed() -> None:
     defaults = Config()
-    for setting in SETTINGS:
-        expected = None if setting.default is None else setting.parse(setting.default)
-        assert getattr(defaults, setting.field) == expected, setting.env
+    for declared in SETTINGS:
+        expected = None if declared.default is None else declared.parse(declared.default)
+        assert getattr(defaults, declared.field) == expected, declared.env
+
+
+def test_setting_every_variable_to_its_declared_default_changes_nothing() -> None:
+    env = {s.env: s.default for s in SETTINGS if s.default is not None}
+    assert Config.from_env(env.get) == Config()
+
+
+# A field whose annotation differs from what its parser returns; the type check must name that line and no other.
+TYPE_PROBE = """\
+from dataclasses import dataclass
+
+from svc import parsers
+from svc.config import setting
+
+
+@dataclass(frozen=True)
+class Probe:
+    right: int = setting("RIGHT", parsers.integer(0, 9), "1", "An int parsed to an int.")
+    unset: str | None = setting("UNSET", parsers.text, None, "No default: the field may be None.")
+    wrong: str = setting("WRONG", parsers.integer(0, 9), "1", "An int declared as a str.")
+"""
+
+
+def test_a_field_typed_unlike_its_parser_fails_the_type_check(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(TYPE_PROBE)
+    out, err, status = mypy.api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(probe)])
+    assert status == 1, out + err
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    wrong = next(number for number, line in enumerate(TYPE_PROBE.splitlines(), 1) if "wrong:" in line)
+    assert errors == [
+        f'{probe}:{wrong}: error: Incompatible types in assignment (expression has type "int", variable has type '
+        '"str")  [assignment]'
+    ]
 
 
 def test_empty_environment_gives_the_default_config() -> None:
@@ -207,10 +258,10 @@ def test_a_postgresql_url_with_credentials_and_port_is_accepted() -> None:
 def test_help_table_lists_every_variable_with_its_default() -> None:
     lines = help_table().splitlines()
     assert lines[0].split() == ["VARIABLE", "DEFAULT", "MEANING"]
-    for setting, line in zip(SETTINGS, lines[1:], strict=True):
-        assert line.split()[0] == setting.env
-        assert line.split()[1] == (setting.default if setting.default is not None else "-")
-        assert setting.help in line
+    for declared, line in zip(SETTINGS, lines[1:], strict=True):
+        assert line.split()[0] == declared.env
+        assert line.split()[1] == (declared.default if declared.default is not None else "-")
+        assert declared.help in line
 
 
 def test_markdown_table_has_one_row_per_variable() -> None:

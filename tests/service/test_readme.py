@@ -25,8 +25,8 @@ def test_readme_env_table_equals_the_config_declarations() -> None:
     assert readme.count(END) == 1, f"README.md needs exactly one {END} marker"
     between = readme.split(START, 1)[1].split(END, 1)[0]
     assert between.strip("\n") == markdown_table(), (
-        "README.md's env table differs from svc.config.SETTINGS; replace the lines between the markers with the "
-        'output of: uv run python -c "from svc.config import markdown_table; print(markdown_table())"'
+        "README.md's env table differs from the Config declarations in svc/config.py; replace the lines between the "
+        'markers with the output of: uv run python -c "from svc.config import markdown_table; print(markdown_table())"'
     )
 
 
