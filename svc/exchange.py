@@ -6,9 +6,9 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from litestar.types import HTTPScope
+from opentelemetry.trace import Span
 
 __all__ = ["KNOWN_METHODS", "LOGGED_VALUE_CHARS", "UNMATCHED", "Exchange", "sane_request_id"]
 
@@ -58,7 +58,7 @@ class Exchange:
     trace_id: str | None = None
     span_id: str | None = None
     sampled: bool = False
-    span: Any = None
+    span: Span | None = None
 
     @classmethod
     def from_scope(cls, scope: HTTPScope) -> Exchange:

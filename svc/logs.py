@@ -260,7 +260,11 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def configure_logging(config: Config, version: str | None, stream: IO[str]) -> None:
-    """Route the root logger and the server's loggers to one handler on stream."""
+    """Route the root logger and the server's loggers to one handler on stream.
+
+    For JSON that handler is a JsonLinesHandler: the access log finds it on the root logger (json_handler_alone)
+    and writes its lines through it without a LogRecord, so no module of svc keeps a handle on it.
+    """
     service = {
         "service.name": config.service_name,
         "service.version": version or "unknown",

@@ -70,6 +70,8 @@ class ServerSpans:
     def end(exchange: Exchange, token: Token[Context]) -> None:
         """Name the span after the route, record the response on it, end it, and restore the caller's context."""
         span = exchange.span
+        if span is None:
+            return
         if span.is_recording():
             route = exchange.route
             status = exchange.status

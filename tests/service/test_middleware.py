@@ -9,13 +9,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from litestar import Litestar, Response, get
 from litestar.params import FromPath
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -81,10 +81,16 @@ def serve(app: ASGIApp | None = None, **config: Any) -> Served:
     return Served(RequestTelemetryMiddleware(app or tiny_app(), telemetry), telemetry, spans)
 
 
+def client_of(app: ASGIApp) -> httpx.AsyncClient:
+    """An httpx client calling app in-process, from a fixed client address."""
+    # httpx types an ASGI app's scope and messages as plain mappings, Litestar as TypedDicts: the same protocol.
+    transport = httpx.ASGITransport(app=cast(Any, app), client=("192.0.2.7", 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://svc.test")
+
+
 def call(app: ASGIApp, path: str, **headers: str) -> httpx.Response:
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc.test") as client:
+        async with client_of(app) as client:
             return await client.get(path, headers=headers)
 
     return asyncio.run(go())
@@ -290,8 +296,7 @@ def test_an_unknown_method_is_labelled_other_everywhere() -> None:
     served = serve()
 
     async def go() -> None:
-        transport = httpx.ASGITransport(app=served.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc.test") as client:
+        async with client_of(served.app) as client:
             await client.request("BREW", "/items/a1")
 
     with svc_logging() as stream:
@@ -311,14 +316,15 @@ def test_the_active_gauge_counts_a_request_while_it_is_served() -> None:
     async def waiting(scope: Scope, receive: Receive, send: Send) -> None:
         entered.set()
         await release.wait()
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 204, "headers": ()}
+        await send(start)
+        body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(body)
 
     served = serve(waiting)
 
     async def go() -> tuple[float | None, float | None]:
-        transport = httpx.ASGITransport(app=served.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc.test") as client:
+        async with client_of(served.app) as client:
             request = asyncio.create_task(client.get("/wait"))
             await asyncio.wait_for(entered.wait(), 5)
             during = served.sample("http_server_active_requests", method="GET")
@@ -343,7 +349,10 @@ def test_non_http_scopes_pass_through_with_no_signals() -> None:
     async def send(message: Any) -> None:
         pass
 
-    asyncio.run(served.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send))
+    async def lifespan() -> None:
+        await served.app(cast(Scope, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}), receive, send)
+
+    asyncio.run(lifespan())
     assert seen == ["lifespan"]
     assert served.finished() == []
     assert served.sample("http_server_active_requests", method="GET") is None
