@@ -25,7 +25,6 @@ __all__ = [
     "configure_logging",
     "escape_console",
     "json_handler_alone",
-    "json_line",
 ]
 
 # Loggers whose records are the server's own (startup, shutdown, protocol errors).
@@ -126,7 +125,7 @@ class LogDocument:
 _UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
-def json_line(doc: dict[str, Any]) -> str:
+def _json_line(doc: dict[str, Any]) -> str:
     """The document as one line of JSON that no value can break or forge."""
     # orjson escapes control characters, quotes and newlines, so user text cannot break or forge a line.
     text = orjson.dumps(doc, default=str).decode()
@@ -142,7 +141,7 @@ class EcsJsonFormatter(logging.Formatter):
         self.document = LogDocument(service)
 
     def format(self, record: logging.LogRecord) -> str:
-        return json_line(self.document.of_record(record))
+        return _json_line(self.document.of_record(record))
 
 
 class JsonLinesHandler(logging.StreamHandler[IO[str]]):
@@ -168,7 +167,7 @@ class JsonLinesHandler(logging.StreamHandler[IO[str]]):
             return False
         doc = formatter.document.build(time.time(), logging.getLevelName(level), message, logger_name, fields)
         try:
-            self._write_soon(json_line(doc) + self.terminator)
+            self._write_soon(_json_line(doc) + self.terminator)
         except Exception:
             return False
         return True
