@@ -43,7 +43,7 @@ TOTALS = (("c0", "0 %"), ("c", "10 %"), ("b", "100 %"))
 
 # Main thread, leaf-first: a sample belongs to the bucket of its innermost frame that matches.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("access line (svc/logs.py, logging)", ("svc/logs.py", "logging/")),
+    ("access line (svc/logs.py, logging)", ("svc/logs.py", "svc/access_log.py", "logging/")),
     (
         "RED metrics (svc/metrics.py, svc/red.py, prometheus_client)",
         ("svc/metrics.py", "svc/red.py", "prometheus_client/"),
@@ -53,9 +53,9 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("svc/otlp.py", "svc/export.py", "svc/posting.py", "opentelemetry/exporter/", "grpc/", "google/"),
     ),
     ("svc/tracing.py, SDK span processor", ("svc/tracing.py", "opentelemetry/sdk/trace/export", "_shared_internal/")),
-    ("spans, sampler, context (svc/spans.py, OTel SDK/API)", ("svc/spans.py", "opentelemetry/")),
+    ("spans, sampler, context (svc/spans.py, OTel SDK/API)", ("svc/spans.py", "svc/server_span.py", "opentelemetry/")),
     ("Sentry (sentry_sdk, svc/errors.py, svc/sentry_transport.py)", ("sentry_sdk/", "svc/errors.py", "svc/sentry_")),
-    ("svc middleware, request id (svc/middleware.py)", ("svc/middleware.py",)),
+    ("svc middleware, request id (svc/middleware.py)", ("svc/middleware.py", "svc/exchange.py")),
     ("svc, other modules (handlers, db)", ("svc/",)),
     ("Litestar, msgspec", ("litestar/", "msgspec/")),
     ("uvicorn, httptools, asyncio (and C, GC under them)", ("uvicorn/", "httptools/", "asyncio/", "uvloop/")),

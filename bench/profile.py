@@ -41,8 +41,8 @@ __all__ = ["Recording", "Samples", "categorize", "main", "parse_collapsed", "rec
 
 # Leaf-first: a sample belongs to the first of these its innermost frames match (main thread only).
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("svc access middleware", ("svc/middleware.py",)),
-    ("svc log formatter (orjson)", ("svc/logs.py",)),
+    ("svc access middleware", ("svc/middleware.py", "svc/exchange.py", "svc/server_span.py")),
+    ("svc log formatter (orjson)", ("svc/logs.py", "svc/access_log.py")),
     ("svc metrics", ("svc/metrics.py",)),
     ("svc db wrapper", ("svc/sqlite_store.py", "svc/postgres_store.py", "svc/store_telemetry.py")),
     ("OTLP encoding, gRPC", ("svc/otlp.py", "svc/posting.py", "grpc/", "google/protobuf/")),

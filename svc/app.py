@@ -26,7 +26,7 @@ from svc.config import Config
 from svc.errors import request_context
 from svc.health import Lifecycle, Phase
 from svc.logs import REQUEST_ID
-from svc.middleware import with_access_log
+from svc.middleware import RequestTelemetryMiddleware
 from svc.problems import handle_http_exception, handle_unexpected_exception
 from svc.store import SchemaTooNewError, Store
 from svc.stores import create_store
@@ -198,5 +198,5 @@ def create_app(
     db = create_store(config, telemetry.tracer, telemetry.metrics)
     app: ASGIApp = build_litestar(config, lifecycle, build, db, telemetry)
     # Middleware, outermost last. One pass: request id, span, RED metrics and the access line.
-    app = with_access_log(app, telemetry)
+    app = RequestTelemetryMiddleware(app, telemetry)
     return app

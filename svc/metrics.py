@@ -11,12 +11,11 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from svc.buildinfo import BuildInfo
+from svc.exchange import Exchange
 from svc.red import RedCollector
 
-__all__ = ["DB_FAILURE_REASONS", "KNOWN_METHODS", "Metrics"]
+__all__ = ["DB_FAILURE_REASONS", "Metrics"]
 
-# Methods outside this set share one label value: a client sending random verbs must not add series.
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
 # Waiting for a pooled connection is normally microseconds; the tail up to the pool timeout is what matters.
@@ -97,9 +96,16 @@ class Metrics:
             child = self._active[method] = self.active.labels(method)
         return child
 
-    def observe(self, method: str, route: str, status: int, seconds: float, size: int, trace_id: str | None) -> None:
+    def observe(self, exchange: Exchange) -> None:
         """Record one finished request; the duration carries the trace id as an exemplar when it was sampled."""
-        self.red.observe(method, route, status, seconds, size, trace_id)
+        self.red.observe(
+            exchange.method,
+            exchange.route,
+            exchange.status,
+            exchange.duration_ns / 1e9,
+            exchange.size,
+            exchange.exemplar_trace_id,
+        )
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The exposition body and content type: OpenMetrics (with exemplars) if the scraper asks, else text 0.0.4."""

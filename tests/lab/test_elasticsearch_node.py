@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from svc.middleware import LOGGED_VALUE_CHARS
+from svc.exchange import LOGGED_VALUE_CHARS
 from tests.peers.elasticsearch import ElasticsearchPeer
 from tests.support.service import base_env, service_process
 

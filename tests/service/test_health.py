@@ -23,7 +23,7 @@ from svc.app import build_litestar, create_app
 from svc.buildinfo import BuildInfo, read_build_info, read_git
 from svc.config import Config
 from svc.health import Lifecycle, Phase
-from svc.middleware import with_access_log
+from svc.middleware import RequestTelemetryMiddleware
 from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
 from tests.service.helpers import app_client, assert_problem
@@ -41,7 +41,7 @@ def app_with_database(config: Config) -> Iterator[tuple[Client, SqliteStore]]:
     build = UNKNOWN_BUILD
     telemetry = Telemetry.from_config(config.replace(otel_disabled=True), build)
     db = SqliteStore(config.database_path)
-    app = with_access_log(build_litestar(config, Lifecycle(), build, db, telemetry), telemetry)
+    app = RequestTelemetryMiddleware(build_litestar(config, Lifecycle(), build, db, telemetry), telemetry)
     with app_client(config, app) as client:
         yield client, db
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
+from svc.logs import JsonLinesHandler, json_handler_alone
 from svc.main import run
 from tests.service.helpers import ACCESS_FIELDS, capture_logs, field_type_errors
 from tests.support.polling import wait_for
@@ -274,3 +278,102 @@ def test_console_format_gives_readable_non_json_lines(tmp_path: Path) -> None:
     assert re.match(r"\d\d:\d\d:\d\d\.\d{3} INFO +GET /healthz 200 ", access), access
     assert "http.route=/healthz" in access
     assert any(re.search(r"INFO +stopped\b", line) for line in lines)
+
+
+@contextmanager
+def only_svc_json_handler() -> Iterator[JsonLinesHandler]:
+    """svc's JSON handler alone on the root logger (pytest's capture handlers set aside), restored after."""
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    handler = JsonLinesHandler(io.StringIO(), {"service.name": "svc"})
+    for old in saved:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        for old in saved:
+            root.addHandler(old)
+
+
+def test_a_record_free_line_goes_to_svc_json_handler_when_nothing_else_would_see_it() -> None:
+    with only_svc_json_handler() as handler:
+        assert json_handler_alone(logging.getLogger("svc.access"), logging.INFO) is handler
+
+
+def _second_root_handler(logger: logging.Logger) -> Callable[[], None]:
+    listener = logging.NullHandler()
+    logging.getLogger().addHandler(listener)
+    return lambda: logging.getLogger().removeHandler(listener)
+
+
+def _handler_on_the_logger(logger: logging.Logger) -> Callable[[], None]:
+    listener = logging.NullHandler()
+    logger.addHandler(listener)
+    return lambda: logger.removeHandler(listener)
+
+
+def _filter_on_the_logger(logger: logging.Logger) -> Callable[[], None]:
+    dropping = logging.Filter("nothing")
+    logger.addFilter(dropping)
+    return lambda: logger.removeFilter(dropping)
+
+
+def _not_propagating(logger: logging.Logger) -> Callable[[], None]:
+    logger.propagate = False
+    return lambda: setattr(logger, "propagate", True)
+
+
+@pytest.mark.parametrize(
+    "listening", [_second_root_handler, _handler_on_the_logger, _filter_on_the_logger, _not_propagating]
+)
+def test_a_record_is_made_when_anything_besides_svc_json_handler_would_see_it(
+    listening: Callable[[logging.Logger], Callable[[], None]],
+) -> None:
+    logger = logging.getLogger("svc.test-alone")
+    with only_svc_json_handler():
+        undo = listening(logger)
+        try:
+            assert json_handler_alone(logger, logging.INFO) is None
+        finally:
+            undo()
+
+
+def test_a_record_is_made_below_svc_json_handler_level_or_with_a_filter_on_it() -> None:
+    logger = logging.getLogger("svc.test-alone")
+    with only_svc_json_handler() as handler:
+        handler.setLevel(logging.ERROR)
+        assert json_handler_alone(logger, logging.INFO) is None
+        handler.setLevel(logging.NOTSET)
+        handler.addFilter(logging.Filter("nothing"))
+        assert json_handler_alone(logger, logging.INFO) is None
+
+
+def test_a_plain_stream_handler_such_as_the_console_one_gets_records() -> None:
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    console = logging.StreamHandler(io.StringIO())
+    for old in saved:
+        root.removeHandler(old)
+    root.addHandler(console)
+    try:
+        assert json_handler_alone(logging.getLogger("svc.access"), logging.INFO) is None
+    finally:
+        root.removeHandler(console)
+        for old in saved:
+            root.addHandler(old)
+
+
+def test_the_record_free_line_and_the_records_line_are_one_document() -> None:
+    stream = io.StringIO()
+    handler = JsonLinesHandler(stream, {"service.name": "svc", "service.version": "test"})
+    fields = {"event.dataset": "svc.access", "http.route": "/r/{slug}", "not.a.field": "dropped"}
+    assert handler.write_fields(logging.INFO, "GET /r/x 307", "svc.access", fields)
+    record = logging.LogRecord("svc.access", logging.INFO, __file__, 1, "GET /r/x 307", None, None)
+    record.__dict__.update(fields)
+    handler.handle(record)
+    free, made = (json.loads(line) for line in stream.getvalue().splitlines())
+    del free["@timestamp"], made["@timestamp"]
+    assert list(free.items()) == list(made.items())
+    assert "not.a.field" not in free
