@@ -97,6 +97,8 @@ class Listener:
     edge: Edge
     server: uvicorn.Server
     sock: socket.socket | None = None
+    # Where it listens, read at bind (the port the OS chose for port 0; uvicorn takes the socket over).
+    address: tuple[str, int] | None = None
     task: asyncio.Task[int] | None = None
 
     def bind(self) -> bool:
@@ -106,13 +108,9 @@ class Listener:
         except OSError as exc:
             log.error("cannot listen on %s:%d: %s", self.host, self.port, exc.strerror)
             return False
-        return True
-
-    def address(self) -> tuple[str, int]:
-        """The bound address and port (the port the OS chose for port 0)."""
-        assert self.sock is not None, "bind() first"
         address, port = self.sock.getsockname()[:2]
-        return address, port
+        self.address = (address, port)
+        return True
 
     async def close(self) -> int:
         """Close quietly if it serves, let its in-flight requests finish, and return its server's exit code."""
@@ -220,7 +218,8 @@ class Service:
             log.error("startup failed")
             return False
         for listener in self.listeners:
-            address, port = listener.address()
+            assert listener.address is not None
+            address, port = listener.address
             extra = {"server.address": address, "server.port": port, "labels.listener": listener.name}
             log.info("%s listener on http://%s:%d", listener.name, address, port, extra=extra)
         return True
