@@ -237,7 +237,8 @@ class Service:
         """Fail readiness, then (when asked to stop) wait SHUTDOWN_DRAIN with both listeners still serving."""
         # Readiness fails first, so load balancers stop sending before any listener closes.
         self.parts.lifecycle.phase = Phase.DRAINING
-        # The wait is for the load balancer to notice; a server that died on its own has nobody to wait for.
+        # The wait lets load balancers notice a planned stop; a server that exited by itself is a failure, and the
+        # process exits at once so its orchestrator can replace it.
         if requested and self.parts.config.shutdown_drain > 0:
             log.info("draining for %.1f s before closing listeners", self.parts.config.shutdown_drain)
             await asyncio.sleep(self.parts.config.shutdown_drain)

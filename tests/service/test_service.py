@@ -117,21 +117,23 @@ def taken_port() -> Iterator[int]:
         yield taken.getsockname()[1]
 
 
-def test_a_taken_public_port_exits_1_and_still_flushes_telemetry(tmp_path: Path, taken_port: int) -> None:
-    recorded = _recorded(_config(tmp_path, port=taken_port))
+def _run_unstartable(recorded: Recorded) -> str:
+    """run() a service that cannot start: asserts exit 1 and the queued span flushed; returns what it logged."""
     with capture_logs() as logs:
         assert _run(recorded) == EXIT_FAILURE
     assert recorded.flushed() == ["queued before start"]
-    assert f"cannot listen on 127.0.0.1:{taken_port}" in logs.getvalue()
     assert "telemetry flushed in" in logs.getvalue()
+    return logs.getvalue()
+
+
+def test_a_taken_public_port_exits_1_and_still_flushes_telemetry(tmp_path: Path, taken_port: int) -> None:
+    logged = _run_unstartable(_recorded(_config(tmp_path, port=taken_port)))
+    assert f"cannot listen on 127.0.0.1:{taken_port}" in logged
 
 
 def test_a_taken_admin_port_exits_1_closes_the_public_socket_and_still_flushes(tmp_path: Path, taken_port: int) -> None:
     recorded = _recorded(_config(tmp_path, admin_port=taken_port))
-    with capture_logs() as logs:
-        assert _run(recorded) == EXIT_FAILURE
-    assert recorded.flushed() == ["queued before start"]
-    assert f"cannot listen on 127.0.0.1:{taken_port}" in logs.getvalue()
+    assert f"cannot listen on 127.0.0.1:{taken_port}" in _run_unstartable(recorded)
     public = recorded.service.public.sock
     assert public is not None
     assert public.fileno() == -1, "the public socket bound before the admin bind failed must be closed"
@@ -139,11 +141,7 @@ def test_a_taken_admin_port_exits_1_closes_the_public_socket_and_still_flushes(t
 
 def test_a_failed_startup_exits_1_and_still_flushes_telemetry(tmp_path: Path) -> None:
     recorded = _recorded(_config(tmp_path, database_path=str(tmp_path)))  # a directory: SQLite cannot open it
-    with capture_logs() as logs:
-        assert _run(recorded) == EXIT_FAILURE
-    assert recorded.flushed() == ["queued before start"]
-    assert "startup failed" in logs.getvalue()
-    assert "telemetry flushed in" in logs.getvalue()
+    assert "startup failed" in _run_unstartable(recorded)
 
 
 def test_a_stop_request_drains_closes_both_listeners_and_flushes_telemetry(tmp_path: Path) -> None:
@@ -166,7 +164,7 @@ def test_a_server_that_exits_by_itself_ends_run_through_the_same_stop_and_flush(
     recorded = _recorded(_config(tmp_path, shutdown_drain=30.0))
     service = recorded.service
     with capture_logs() as logs, _running(recorded) as code:
-        service.admin.server.should_exit = True  # uvicorn's documented way to ask a server to finish
+        service.admin.server.should_exit = True  # the flag uvicorn's own signal handler sets: finish and return
         wait_for(lambda: code, 10, what="run() to return after the admin server exited")
     assert code == [EXIT_OK]
     assert service.public.address is not None
