@@ -42,7 +42,7 @@ from svc.service import bare_app as bare
 from svc.sqlite_store import SqliteStore
 from svc.store import Store
 
-__all__ = ["bare_app", "main"]
+__all__ = ["bare_app", "main", "naive"]
 
 
 def _bare_service(db_path: str, database_url: str | None = None, driver: str = "asyncpg", port: int = 0) -> Service:
