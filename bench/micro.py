@@ -28,11 +28,11 @@ from litestar.types import ASGIApp
 from bench.harness import SLUG, seed_database
 from bench.receivers import running_backends
 from bench.servers import bare_app
-from svc.app import create_app
 from svc.buildinfo import read_build_info
 from svc.config import Config
 from svc.health import Lifecycle
 from svc.logs import configure_logging
+from svc.service import create_app
 from svc.telemetry import Telemetry
 
 __all__ = ["main"]

@@ -9,8 +9,10 @@ bare: svc's own route handlers in svc's Litestar app, without svc's middleware o
 naive: the same handlers with the obvious stock assembly: Litestar's OpenTelemetry plugin, its Prometheus
 middleware and controller, its logging config and logging middleware, and sentry_sdk.init (which auto-enables
 sentry's LitestarIntegration), exporting to the same OTLP receiver.
-Under uvicorn every variant uses svc.server's settings (uvloop, httptools, no access log, no server header);
-bare and svc also get svc's GC settings (svc.main.tune_gc), naive keeps CPython's defaults as its users would.
+Every variant is assembled by svc.service.Service around its public app; under uvicorn the Service also serves
+it (svc's settings: uvloop, httptools, the edge protocol, no access log, no server header; an admin listener on
+a free port; SIGTERM drains), under granian only the app is served and the Service flushes its telemetry. Bare
+and svc also get svc's GC settings (svc.main.tune_gc), naive keeps CPython's defaults as its users would.
 """
 
 from __future__ import annotations
@@ -28,38 +30,36 @@ from litestar import Litestar
 from litestar.types import ASGIApp
 
 from bench.psycopg_store import PsycopgStore
-from svc.app import build_litestar, create_app, routes
+from svc.app import routes
 from svc.buildinfo import read_build_info
 from svc.config import Config
-from svc.health import Lifecycle, Phase
-from svc.listener import bind
+from svc.health import Phase
 from svc.logs import configure_logging
 from svc.main import tune_gc
-from svc.metrics import Metrics
-from svc.server import edge_for, uvicorn_server
+from svc.server import run_server
+from svc.service import AppFactory, Parts, Service
+from svc.service import bare_app as bare
 from svc.sqlite_store import SqliteStore
 from svc.store import Store
-from svc.stores import create_store
-from svc.telemetry import Telemetry
 
-__all__ = ["main"]
+__all__ = ["bare_app", "main", "naive"]
+
+
+def _bare_service(db_path: str, database_url: str | None = None, driver: str = "asyncpg", port: int = 0) -> Service:
+    config = Config(port=port, admin_port=0, database_path=db_path, database_url=database_url, otel_disabled=True)
+    store: Store | None = None  # what svc runs: SQLite, or the asyncpg store for a DATABASE_URL
+    if database_url is not None and driver == "psycopg":
+        store = PsycopgStore(database_url, config.database_pool_size)
+    return Service(config, store=store, app=bare)
 
 
 def bare_app(db_path: str, database_url: str | None = None, driver: str = "asyncpg") -> ASGIApp:
-    """svc's Litestar app with telemetry off and without the access-log middleware, on SQLite or PostgreSQL."""
-    config = Config(database_path=db_path, database_url=database_url, otel_disabled=True)
-    build = read_build_info()
-    telemetry = Telemetry.from_config(config, build)
-    store: Store
-    if database_url is not None and driver == "psycopg":
-        store = PsycopgStore(database_url, config.database_pool_size)
-    else:
-        store = create_store(config)  # what svc runs: SQLite, or the asyncpg store for a DATABASE_URL
-    return build_litestar(config, Lifecycle(), build, store, telemetry)
+    """svc's Litestar app with telemetry off and without svc's middleware, on SQLite or PostgreSQL."""
+    return _bare_service(db_path, database_url, driver).app
 
 
-def naive_app(db_path: str, otlp_endpoint: str, sentry_dsn: str) -> ASGIApp:
-    """The stock assembly the issue measured: every plugin with its documented defaults."""
+def naive(otlp_endpoint: str, sentry_dsn: str) -> AppFactory:
+    """The stock assembly the issue measured: every plugin with its documented defaults, around svc's routes."""
     import sentry_sdk
     from litestar.logging.config import LoggingConfig
     from litestar.middleware.logging import LoggingMiddlewareConfig
@@ -71,57 +71,59 @@ def naive_app(db_path: str, otlp_endpoint: str, sentry_dsn: str) -> ASGIApp:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    # Sentry's quick start: errors only (no traces_sample_rate), the Litestar integration auto-enabled.
-    sentry_sdk.init(dsn=sentry_dsn, environment="bench")
-    provider = TracerProvider(resource=Resource.create({"service.name": "naive"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
-    trace.set_tracer_provider(provider)
+    def app(parts: Parts) -> ASGIApp:
+        # Sentry's quick start: errors only (no traces_sample_rate), the Litestar integration auto-enabled.
+        sentry_sdk.init(dsn=sentry_dsn, environment="bench")
+        provider = TracerProvider(resource=Resource.create({"service.name": "naive"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
+        trace.set_tracer_provider(provider)
+        handlers: list[Any] = [*routes(parts.config, parts.lifecycle, parts.build, parts.store, parts.telemetry)]
+        handlers.append(PrometheusController)
 
-    config = Config(database_path=db_path, otel_disabled=True)
-    build = read_build_info()
-    lifecycle = Lifecycle()
-    db = SqliteStore(db_path)
-    handlers: list[Any] = [*routes(config, lifecycle, build, db, Telemetry.from_config(config, build))]
-    handlers.append(PrometheusController)
+        async def on_startup() -> None:
+            await parts.store.open()
+            parts.lifecycle.phase = Phase.SERVING
 
-    async def on_startup() -> None:
-        await db.open()
-        lifecycle.phase = Phase.SERVING
+        return Litestar(
+            route_handlers=handlers,
+            on_startup=[on_startup],
+            on_shutdown=[parts.store.close],
+            plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())],
+            middleware=[PrometheusConfig().middleware, LoggingMiddlewareConfig().middleware],
+            logging_config=LoggingConfig(),
+            debug=False,
+        )
 
-    return Litestar(
-        route_handlers=handlers,
-        on_startup=[on_startup],
-        on_shutdown=[db.close],
-        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())],
-        middleware=[PrometheusConfig().middleware, LoggingMiddlewareConfig().middleware],
-        logging_config=LoggingConfig(),
-        debug=False,
-    )
+    return app
 
 
-def svc_app() -> ASGIApp:
-    """svc's public app configured from the environment, as `python -m svc` builds it (no admin listener)."""
-    config = Config.from_env(os.environ.get)
+def _naive_service(db_path: str, otlp_endpoint: str, sentry_dsn: str, port: int) -> Service:
+    config = Config(port=port, admin_port=0, database_path=db_path, otel_disabled=True)
+    return Service(config, store=SqliteStore(db_path), app=naive(otlp_endpoint, sentry_dsn))
+
+
+def _svc_service(port: int) -> Service:
+    """svc configured from the environment, as `python -m svc` builds it, on --port."""
+    config = Config.from_env(os.environ.get).replace(port=port)
     build = read_build_info()
     configure_logging(config, build.version, sys.stdout)
-    return create_app(config, telemetry=Telemetry.from_config(config, build), lifecycle=Lifecycle(), build=build)
+    return Service(config, build)
 
 
-async def _serve_uvicorn(app: ASGIApp, port: int) -> None:
-    config = Config(port=port)
-    edge = edge_for("public", config, config.max_connections, Metrics(read_build_info()))
-    server = uvicorn_server(app, config, edge)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
-    await server.serve(sockets=[bind("127.0.0.1", port)])
-
-
-async def _serve_granian(app: ASGIApp, port: int) -> None:
+async def _serve_granian(service: Service) -> int:
     # granian is in the `bench` dependency group only: imported by name so type checks pass without it.
     interfaces = importlib.import_module("granian.constants").Interfaces
     embed = importlib.import_module("granian.server.embed")
-    server = embed.Server(app, address="127.0.0.1", port=port, interface=interfaces.ASGI, log_enabled=False)
+    config = service.parts.config
+    server = embed.Server(
+        service.app, address=config.host, port=config.port, interface=interfaces.ASGI, log_enabled=False
+    )
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.stop)
-    await server.serve()
+    try:
+        await server.serve()
+    finally:
+        await service.flush()  # the public app alone under granian; its telemetry still flushes like svc's
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,15 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind in ("bare", "svc") and not args.default_gc:
         tune_gc()  # the process settings `python -m svc` uses, so the ceiling differs from svc by telemetry alone
     if args.kind == "bare":
-        app = bare_app(args.db, args.database_url, args.driver)
+        service = _bare_service(args.db, args.database_url, args.driver, args.port)
     elif args.kind == "naive":
-        app = naive_app(args.db, args.otlp, args.sentry_dsn)
+        service = _naive_service(args.db, args.otlp, args.sentry_dsn, args.port)
     else:
-        app = svc_app()
-    serve = _serve_granian if args.server == "granian" else _serve_uvicorn
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(app, args.port))
-    return 0
+        service = _svc_service(args.port)
+    if args.server == "granian":
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_serve_granian(service))
+    # Under uvicorn, the service's own lifecycle: both listeners (the admin one on a free port), SIGTERM drains.
+    return run_server(service.run)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from litestar.types import ASGIApp, BeforeMessageSendHookHandler, HTTPScope, Mes
 from opentelemetry import trace
 
 from svc import health, lab, links
-from svc.buildinfo import BuildInfo, read_build_info
+from svc.buildinfo import BuildInfo
 from svc.config import Config
 from svc.errors import request_context
 from svc.health import Lifecycle, Phase
@@ -29,10 +29,9 @@ from svc.logs import REQUEST_ID
 from svc.middleware import RequestTelemetryMiddleware
 from svc.problems import handle_http_exception, handle_unexpected_exception
 from svc.store import SchemaTooNewError, Store
-from svc.stores import create_store
 from svc.telemetry import Telemetry
 
-__all__ = ["build_litestar", "create_app", "routes"]
+__all__ = ["build_litestar", "public_app", "routes"]
 
 log = logging.getLogger("svc.app")
 
@@ -137,7 +136,7 @@ def litestar_4169_options_allow() -> BeforeMessageSendHookHandler:
 
 
 def build_litestar(config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Store, telemetry: Telemetry) -> Litestar:
-    """The Litestar app alone, without svc's middleware (the OpenAPI export uses it)."""
+    """The Litestar app alone, without svc's middleware (the OpenAPI export and the bare benchmark serve it)."""
 
     async def on_startup() -> None:
         try:
@@ -184,18 +183,8 @@ def build_litestar(config: Config, lifecycle: Lifecycle, build: BuildInfo, db: S
     return app
 
 
-def create_app(
-    config: Config,
-    *,
-    telemetry: Telemetry | None = None,
-    lifecycle: Lifecycle | None = None,
-    build: BuildInfo | None = None,
-) -> ASGIApp:
-    """A fresh public app: its own database handle, and fresh telemetry unless one is passed in."""
-    build = build or read_build_info()
-    telemetry = telemetry or Telemetry.from_config(config, build)
-    lifecycle = lifecycle or Lifecycle()
-    db = create_store(config, telemetry.tracer, telemetry.metrics)
+def public_app(config: Config, lifecycle: Lifecycle, build: BuildInfo, db: Store, telemetry: Telemetry) -> ASGIApp:
+    """The public listener's app: the Litestar app under svc's middleware (svc.service assembles its parts)."""
     app: ASGIApp = build_litestar(config, lifecycle, build, db, telemetry)
     # Middleware, outermost last. One pass: request id, span, RED metrics and the access line.
     app = RequestTelemetryMiddleware(app, telemetry)

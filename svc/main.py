@@ -1,4 +1,4 @@
-"""The tiny main: parse config, set up logging, serve (svc.server) until a signal, return an exit code."""
+"""The tiny main: parse config, set up logging, run the Service (svc.service) until a signal, return an exit code."""
 
 from __future__ import annotations
 
@@ -12,15 +12,12 @@ from typing import IO
 
 import orjson
 
-from svc.app import build_litestar
 from svc.buildinfo import read_build_info
 from svc.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, answer, version_line
 from svc.config import Config, Getenv
-from svc.health import Lifecycle
 from svc.logs import configure_logging
-from svc.server import FLUSH_TIMEOUT, run_server
-from svc.sqlite_store import SqliteStore
-from svc.telemetry import Telemetry
+from svc.server import run_server
+from svc.service import FLUSH_TIMEOUT, Service
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "FLUSH_TIMEOUT", "openapi_document", "run", "tune_gc"]
 
@@ -31,10 +28,9 @@ GC_GEN0_THRESHOLD = 7000
 
 def openapi_document(config: Config) -> bytes:
     """The OpenAPI document the code generates (what `svc openapi` prints and openapi.json must equal)."""
-    build = read_build_info()
-    telemetry = Telemetry.from_config(config.replace(otel_disabled=True), build)
-    app = build_litestar(config, Lifecycle(), build, SqliteStore(":memory:"), telemetry)
-    return orjson.dumps(app.openapi_schema.to_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    # The same assembly as the served one, with telemetry off: exporting a document sends nothing anywhere.
+    service = Service(config.replace(otel_disabled=True, sentry_dsn=None))
+    return orjson.dumps(service.openapi_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
 def run(
@@ -61,7 +57,7 @@ def run(
     build = read_build_info()
     configure_logging(config, build.version, stdout)
     log.info("%s starting, pid %d", version_line(build), os.getpid())
-    return run_server(config, build, stop)
+    return run_server(Service(config, build).run, stop)
 
 
 def tune_gc() -> None:

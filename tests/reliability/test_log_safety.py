@@ -19,12 +19,12 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from svc.app import create_app
 from svc.buildinfo import read_build_info
 from svc.config import Config
 from svc.exchange import KNOWN_METHODS
 from svc.logs import ConsoleFormatter
 from svc.server_span import UNTRACED_PREFIXES
+from svc.service import create_app
 from svc.telemetry import Telemetry
 from tests.reliability.support import assert_line_follows_contract, http_bytes, raw_request, split_log_lines
 from tests.support.polling import wait_for

@@ -13,9 +13,9 @@ import httpx
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
-from svc.app import create_app
 from svc.config import Config
 from svc.logs import ConsoleFormatter, EcsJsonFormatter
+from svc.service import create_app
 from tests.support.log_contract import ACCESS_FIELDS, ALWAYS_FIELDS, ERROR_FIELDS, all_fields
 
 __all__ = [

@@ -19,11 +19,12 @@ from litestar.types import ASGIApp
 
 import svc.buildinfo
 import svc.health
-from svc.app import build_litestar, create_app
+from svc.app import build_litestar
 from svc.buildinfo import BuildInfo, read_build_info, read_git
 from svc.config import Config
 from svc.health import Lifecycle, Phase
 from svc.middleware import RequestTelemetryMiddleware
+from svc.service import create_app
 from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
 from tests.service.helpers import app_client, assert_problem

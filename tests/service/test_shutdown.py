@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import pytest
 
 from tests.service.helpers import assert_problem, field_type_errors
 from tests.support.polling import wait_for
-from tests.support.service import ServiceProcess, base_env, service_process
+from tests.support.service import REPO, ServiceProcess, base_env, log_lines, service_process
 
 SLOW_MS = 1500
 
@@ -143,3 +147,19 @@ def test_links_committed_before_sigkill_survive_a_restart(tmp_path: Path) -> Non
         assert httpx.get(f"{again.url}/links/durable-0").json()["hits"] == 1
         again.signal(signal.SIGTERM)
         assert again.wait(10) == 0
+
+
+def test_a_taken_port_exits_1_after_the_telemetry_flush_and_the_stop_summary(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        env = {"PATH": os.environ.get("PATH", ""), **base_env(tmp_path, ADMIN_PORT=str(taken.getsockname()[1]))}
+        done = subprocess.run(
+            [sys.executable, "-m", "svc"], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=30
+        )
+    assert done.returncode == 1, done.stderr
+    messages = [line["message"] for line in log_lines(done.stdout)]
+    assert len(messages) >= 4, messages  # starting, cannot listen, flushed, stopped
+    assert messages[-3].startswith("cannot listen on 127.0.0.1:"), messages
+    assert messages[-2].startswith("telemetry flushed in "), messages
+    assert messages[-1].startswith("stopped: both listeners closed, exit code 1 after "), messages
