@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sentry_sdk.envelope import Envelope
 
+from harness.backends import RefusingPort
 from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport
 from tests.support.polling import wait_for
-from tests.telemetry.receivers import RefusingPort
 
 
 class _Ingest:
