@@ -222,9 +222,11 @@ class FakeBackend:
             gate.wait()
 
     def start(self) -> Self:
-        """Take the port (a free one unless given) and behave as the mode says."""
+        """Take the port (a free one unless given) and behave as the mode says; a no-op while running."""
         with self._swap:
             with self._state:
+                if self._running:
+                    return self
                 self._running = True
             self._occupy(self._mode)
         return self

@@ -164,6 +164,13 @@ class HttpBackend(FakeBackend):
         """Every request recorded so far, in arrival order."""
         return self._requests.all()
 
+    def wait_requests(self, count: int = 1, timeout: float = 10.0) -> Sequence[HttpRequest]:
+        """Every request recorded, once there are at least `count` (AssertionError after timeout s)."""
+        found = self._requests.wait(lambda requests: requests if len(requests) >= count else [], timeout)
+        if not found:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {count} request(s)")
+        return found
+
     def record(self, request: HttpRequest) -> None:
         """Count the request, and keep it unless told not to."""
         with self._count:

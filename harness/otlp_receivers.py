@@ -160,6 +160,13 @@ class OtlpReceiver:
         """Every export attempt so far, including those this receiver failed or left hanging."""
         return self._exports.all()
 
+    def wait_exports(self, count: int = 1, timeout: float = 10.0) -> list[ReceivedExport]:
+        """Every export attempt, once there are at least `count` (AssertionError after timeout s)."""
+        found = self._exports.wait(lambda exports: exports if len(exports) >= count else [], timeout)
+        if not found:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {count} export(s)")
+        return found
+
     def clear(self) -> None:
         """Forget what was received."""
         self._spans.clear()
@@ -243,6 +250,8 @@ class OtlpGrpcReceiver(OtlpReceiver, FakeBackend):
         server = grpc.server(executor, options=self._options)
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(GRPC_SERVICE, {"Export": handler})])
         bound = server.add_insecure_port(f"{self.host}:{port}")
+        if not bound:
+            raise OSError(f"gRPC could not bind {self.host}:{port}")
         server.start()
         self._server = server
         return bound
