@@ -96,6 +96,13 @@ class Records(Generic[T]):
         with self._changed:
             self._items.clear()
 
+    def wait_count(self, count: int, timeout: float, what: str) -> list[T]:
+        """Everything so far, once there are at least `count` (AssertionError naming `what` after timeout s)."""
+        found = self.wait(lambda items: items if len(items) >= count else [], timeout)
+        if not found:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {count} {what}")
+        return found
+
     def wait(self, found: Callable[[list[T]], R], timeout: float) -> R:
         """found(items) once it is truthy, re-checked on every arrival; its last (falsy) value after timeout s."""
         with self._changed:

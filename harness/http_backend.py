@@ -166,10 +166,7 @@ class HttpBackend(FakeBackend):
 
     def wait_requests(self, count: int = 1, timeout: float = 10.0) -> Sequence[HttpRequest]:
         """Every request recorded, once there are at least `count` (AssertionError after timeout s)."""
-        found = self._requests.wait(lambda requests: requests if len(requests) >= count else [], timeout)
-        if not found:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {count} request(s)")
-        return found
+        return self._requests.wait_count(count, timeout, "request(s)")
 
     def record(self, request: HttpRequest) -> None:
         """Count the request, and keep it unless told not to."""
@@ -184,8 +181,10 @@ class HttpBackend(FakeBackend):
         mode = self.settle()
         if mode is None:
             return None
-        if mode != "ok":
-            return self.failure(int(mode))
+        return self.answer(request) if mode == "ok" else self.failure(int(mode))
+
+    def answer(self, request: HttpRequest) -> Reply:
+        """The answer in the ok mode: the responder's."""
         return self._respond(request)
 
     def failure(self, status: int) -> Reply:

@@ -162,10 +162,7 @@ class OtlpReceiver:
 
     def wait_exports(self, count: int = 1, timeout: float = 10.0) -> list[ReceivedExport]:
         """Every export attempt, once there are at least `count` (AssertionError after timeout s)."""
-        found = self._exports.wait(lambda exports: exports if len(exports) >= count else [], timeout)
-        if not found:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {count} export(s)")
-        return found
+        return self._exports.wait_count(count, timeout, "export(s)")
 
     def clear(self) -> None:
         """Forget what was received."""
