@@ -180,6 +180,7 @@ class FakeBackend:
     def __init__(self, mode: Mode = "ok", *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
+        self.scheme = "http"
         self.blackholed = 0  # connections accepted in blackhole mode
         self._mode: Mode = mode
         self._state = threading.Lock()  # mode, gate and running: held for moments only
@@ -192,8 +193,8 @@ class FakeBackend:
 
     @property
     def url(self) -> str:
-        """http://host:port of this backend."""
-        return f"http://{self.host}:{self.port}"
+        """scheme://host:port of this backend (https when it serves TLS)."""
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def mode(self) -> Mode:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class _Server(ThreadingHTTPServer):
     def opened(self, conn: socket.socket) -> None:
         with self._lock:
             self._live.add(conn)
+            self.backend.connections += 1
 
     def closed(self, conn: socket.socket) -> None:
         with self._lock:
@@ -136,7 +138,8 @@ class _Server(ThreadingHTTPServer):
 class HttpBackend(FakeBackend):
     """A threaded HTTP/1.1 server (keep-alive, TCP_NODELAY as Go's net/http answers) on a loopback port.
 
-    `keep=False` keeps no request records (long benchmark runs); `received` still counts them.
+    `keep=False` keeps no request records (long benchmark runs); `received` still counts them. With `tls` it
+    serves HTTPS; `connections` counts the connections it accepted.
     """
 
     http_version = "HTTP/1.1"
@@ -150,10 +153,14 @@ class HttpBackend(FakeBackend):
         host: str = "127.0.0.1",
         port: int = 0,
         keep: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(mode, host=host, port=port)
         self.keep = keep
+        self.tls = tls
+        self.scheme = "http" if tls is None else "https"
         self.received = 0
+        self.connections = 0
         self._respond = respond or (lambda _request: Reply(200, {}))
         self._requests: Records[HttpRequest] = Records()
         self._count = threading.Lock()
@@ -193,6 +200,8 @@ class HttpBackend(FakeBackend):
 
     def _serve(self, port: int) -> int:
         self._server = _Server((self.host, port), self)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         # A short poll interval, so stop() (server.shutdown) returns in milliseconds rather than half a second.
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True

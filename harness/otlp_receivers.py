@@ -199,9 +199,10 @@ class OtlpReceiver:
 
 
 class OtlpGrpcReceiver(OtlpReceiver, FakeBackend):
-    """An OTLP/gRPC trace receiver (insecure, on a free loopback port). Use as a context manager.
+    """An OTLP/gRPC trace receiver on a free loopback port (TLS with `credentials`). Use as a context manager.
 
-    `workers` and `options` go to grpc.server (a benchmark lifts the 4 MiB message limit the Collector keeps).
+    `respond(request)` scripts the ok mode's answer: a response (say, a partial success) or a StatusCode to abort
+    with. `workers` and `options` go to grpc.server (a benchmark lifts the 4 MiB message limit the Collector keeps).
     """
 
     def __init__(
@@ -214,9 +215,14 @@ class OtlpGrpcReceiver(OtlpReceiver, FakeBackend):
         on_spans: Callable[[int], None] | None = None,
         workers: int = 8,
         options: Sequence[tuple[str, Any]] = (),
+        respond: Callable[[ExportTraceServiceRequest], ExportTraceServiceResponse | grpc.StatusCode] | None = None,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         OtlpReceiver.__init__(self, keep, on_spans)
         FakeBackend.__init__(self, mode, host=host, port=port)
+        self.scheme = "http" if credentials is None else "https"
+        self._respond = respond or (lambda _request: ExportTraceServiceResponse())
+        self._credentials = credentials
         self._workers = workers
         self._options = list(options)
         self._server: grpc.Server | None = None
@@ -234,8 +240,11 @@ class OtlpGrpcReceiver(OtlpReceiver, FakeBackend):
             context.abort(grpc.StatusCode.UNAVAILABLE, "receiver stopped")
         if mode in _GRPC_ERRORS:
             context.abort(_GRPC_ERRORS[mode], f"receiver told to fail with {mode}")
+        answer = self._respond(request)
+        if isinstance(answer, grpc.StatusCode):
+            context.abort(answer, f"scripted {answer.name}")
         self._accepted(request, spans)
-        return ExportTraceServiceResponse()
+        return answer
 
     def _serve(self, port: int) -> int:
         handler = grpc.unary_unary_rpc_method_handler(
@@ -246,7 +255,11 @@ class OtlpGrpcReceiver(OtlpReceiver, FakeBackend):
         executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="otlp-grpc")
         server = grpc.server(executor, options=self._options)
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(GRPC_SERVICE, {"Export": handler})])
-        bound = server.add_insecure_port(f"{self.host}:{port}")
+        address = f"{self.host}:{port}"
+        if self._credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, self._credentials)
         if not bound:
             raise OSError(f"gRPC could not bind {self.host}:{port}")
         server.start()

@@ -172,3 +172,11 @@ def test_a_refusing_port_refuses_until_closed() -> None:
     with RefusingPort() as port:
         assert _refused(port.port)
         assert port.url == f"http://127.0.0.1:{port.port}"
+
+
+def test_connections_counts_what_was_accepted_not_what_was_asked(backend: HttpBackend) -> None:
+    with httpx.Client(timeout=5) as kept_alive:
+        kept_alive.post(f"{backend.url}/a")
+        kept_alive.post(f"{backend.url}/b")
+    _post(backend.url)
+    assert (backend.received, backend.connections) == (3, 2)

@@ -9,6 +9,7 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -36,14 +37,17 @@ def _request(*names: str) -> ExportTraceServiceRequest:
     return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
 
 
+def _stub(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable[ExportTraceServiceRequest, ExportTraceServiceResponse]:
+    return channel.unary_unary(
+        f"/{GRPC_SERVICE}/Export",
+        request_serializer=ExportTraceServiceRequest.SerializeToString,
+        response_deserializer=ExportTraceServiceResponse.FromString,
+    )
+
+
 def _export(receiver: OtlpGrpcReceiver, request: ExportTraceServiceRequest, timeout: float = 10.0) -> None:
     with grpc.insecure_channel(f"{receiver.host}:{receiver.port}") as channel:
-        call = channel.unary_unary(
-            f"/{GRPC_SERVICE}/Export",
-            request_serializer=ExportTraceServiceRequest.SerializeToString,
-            response_deserializer=ExportTraceServiceResponse.FromString,
-        )
-        call(request, timeout=timeout, metadata=(("x-tenant", "t1"),))
+        _stub(channel)(request, timeout=timeout, metadata=(("x-tenant", "t1"),))
 
 
 def test_grpc_ok_decodes_and_keeps_the_spans() -> None:
@@ -131,3 +135,18 @@ def test_http_answers_404_off_the_traces_path() -> None:
     with OtlpHttpReceiver() as receiver:
         response = httpx.post(f"{receiver.endpoint}/v1/metrics", content=b"", headers=PROTOBUF)
         assert (response.status_code, receiver.exports()) == (404, [])
+
+
+def test_grpc_respond_scripts_a_partial_success_or_a_status() -> None:
+    script: list[ExportTraceServiceResponse | grpc.StatusCode] = [
+        ExportTraceServiceResponse(partial_success=ExportTracePartialSuccess(rejected_spans=1)),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ]
+    with OtlpGrpcReceiver(respond=lambda _request: script.pop(0)) as receiver:
+        with grpc.insecure_channel(f"{receiver.host}:{receiver.port}") as channel:
+            call = _stub(channel)
+            assert call(_request("a", "b"), timeout=10).partial_success.rejected_spans == 1
+            with pytest.raises(grpc.RpcError) as failed:
+                call(_request("c"), timeout=10)
+        assert failed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert [s.name for s in receiver.all_spans()] == ["a", "b"]
