@@ -29,12 +29,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, Literal, Self, TypeVar
 
-__all__ = ["FAULT_MODES", "FakeBackend", "Mode", "Records", "RefusingPort", "reserve_port"]
+__all__ = ["FAULT_MODES", "FakeBackend", "Mode", "Records", "RefusingPort", "hang_up", "reserve_port"]
 
 Mode = Literal["ok", "refuse", "hang", "500", "503", "blackhole"]
-FAULT_MODES: tuple[Mode, ...] = ("refuse", "hang", "500", "503")
-ANSWERING: frozenset[Mode] = frozenset({"ok", "500", "503"})  # the modes a held request can be answered in
-_SERVED: frozenset[Mode] = ANSWERING | {"hang"}  # the modes in which the protocol's own server holds the port
+FAULT_MODES: tuple[Mode, ...] = ("refuse", "hang", "500", "503")  # what reliability/backend_faults runs through
+_ANSWERING: frozenset[Mode] = frozenset({"ok", "500", "503"})  # the modes a held request can be answered in
+_SERVED: frozenset[Mode] = _ANSWERING | {"hang"}  # the modes in which the protocol's own server holds the port
 
 T = TypeVar("T")
 R = TypeVar("R")
