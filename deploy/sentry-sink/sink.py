@@ -7,7 +7,7 @@ each a JSON item header line (``type``, optional ``length`` in bytes) followed b
 
 Read side: ``GET /api/events`` (JSON, newest first, ``?trace_id=`` and ``?limit=`` filters), ``GET /healthz``,
 and ``GET /`` (an HTML table). Standard library only (brotli is used when importable), so the lab runs it on a
-plain Python image and the test suite imports :class:`SentrySink` as its Sentry receiver.
+plain Python image; the test suite runs :class:`SentrySink` as a peer and :func:`ingest` as its fake Sentry's answer.
 
     python sink.py --host 0.0.0.0 --port 8969 --key <public key>    # DSN: http://<key>@<host>:8969/<project>
     python sink.py --healthcheck --port 8969                        # exit 0 when the sink answers /healthz
