@@ -15,9 +15,7 @@ import argparse
 import gzip
 import http.client
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import sentry_sdk
@@ -26,42 +24,23 @@ from sentry_sdk.transport import HttpTransport
 from sentry_sdk.types import Event
 from sentry_sdk.utils import event_from_exception
 
+from harness.http_backend import HttpBackend
 from svc.posting import KeepAlivePoster
 from svc.sentry_transport import EnvelopeTransport
 
 __all__ = ["main"]
 
 
-class _Sink:
+def _sink(nodelay: bool) -> HttpBackend:
     """A loopback HTTP/1.1 envelope sink that counts POSTs (keep-alive, as Sentry's ingestion speaks)."""
+    sink = HttpBackend(keep=False)
+    # Without it, the body written after the headers waits for the client's delayed ACK: 40 ms a request.
+    sink.nodelay = nodelay
+    return sink.start()
 
-    def __init__(self, nodelay: bool) -> None:
-        self.count = 0
-        lock = threading.Lock()
-        sink = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Without it, the body written after the headers waits for the client's delayed ACK: 40 ms a request.
-            disable_nagle_algorithm = nodelay
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                with lock:
-                    sink.count += 1
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.port = self.server.server_address[1]
-        self.dsn = f"http://key@127.0.0.1:{self.port}/1"
+def _dsn(sink: HttpBackend) -> str:
+    return f"http://key@{sink.host}:{sink.port}/1"
 
 
 def _deep(n: int) -> None:
@@ -85,11 +64,11 @@ def _per_event_us(work: Any, items: list[Any]) -> float:
     return (time.process_time() - start) * 1e6 / len(items)
 
 
-def _burst(sink: _Sink, transport: Any, events: list[dict[str, Any]]) -> tuple[int, float, float]:
+def _burst(sink: HttpBackend, transport: Any, events: list[dict[str, Any]]) -> tuple[int, float, float]:
     client = sentry_sdk.Client(
-        dsn=sink.dsn, default_integrations=False, auto_enabling_integrations=False, transport=transport
+        dsn=_dsn(sink), default_integrations=False, auto_enabling_integrations=False, transport=transport
     )
-    before = sink.count
+    before = sink.received
     start = time.monotonic()
     for event in events:
         client.capture_event(cast(Event, dict(event)), scope=sentry_sdk.Scope())
@@ -97,7 +76,7 @@ def _burst(sink: _Sink, transport: Any, events: list[dict[str, Any]]) -> tuple[i
     client.flush(timeout=30)
     drained = time.monotonic() - start
     client.close(timeout=1)
-    return sink.count - before, captured, drained
+    return sink.received - before, captured, drained
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for nodelay in (False, True):
         print("--- sink with TCP_NODELAY" if nodelay else "--- sink with Nagle on (a plain stdlib http.server)")
-        _run(_Sink(nodelay), args.events)
+        _run(_sink(nodelay), args.events)
     return 0
 
 
-def _run(sink: _Sink, count: int) -> None:
-    plain = sentry_sdk.Client(dsn=sink.dsn, default_integrations=False, auto_enabling_integrations=False)
+def _run(sink: HttpBackend, count: int) -> None:
+    plain = sentry_sdk.Client(dsn=_dsn(sink), default_integrations=False, auto_enabling_integrations=False)
     events = _events(plain, count)
     plain.close(timeout=1)
     envelopes = []
@@ -150,7 +129,7 @@ def _run(sink: _Sink, count: int) -> None:
         ("sentry-sdk HttpTransport (queue 100, gzip 9)", HttpTransport),
         (
             "svc EnvelopeTransport (queue 1000, gzip 1)",
-            EnvelopeTransport(sink.dsn, "bench", lambda n, _: lost.append(n)),
+            EnvelopeTransport(_dsn(sink), "bench", lambda n, _: lost.append(n)),
         ),
     ]
     for name, transport in transports:
@@ -159,7 +138,7 @@ def _run(sink: _Sink, count: int) -> None:
             f"{name}: {arrived}/{len(events)} arrived; captured in {captured:.2f} s, drained in {drained:.2f} s"
             + (f"; {sum(lost)} counted lost" if lost else "")
         )
-    sink.server.shutdown()
+    sink.stop()
 
 
 if __name__ == "__main__":

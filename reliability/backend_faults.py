@@ -28,7 +28,9 @@ from typing import Any, Literal
 
 import httpx
 
-from reliability.backends import FAULT_MODES, Mode, otlp_receiver, sentry_backend
+from harness.backends import FAULT_MODES, Mode
+from harness.otlp_receivers import otlp_receiver
+from harness.sentry_ingest import SentryReceiver
 from reliability.load import Call, Outcome, run_load, summarize
 from reliability.report import (
     RESULTS_DIR,
@@ -144,7 +146,7 @@ def fault_case(
     with ExitStack() as stack:
         otlp = otlp_receiver(otlp_protocol, otlp_mode)
         stack.enter_context(otlp)
-        sentry = stack.enter_context(sentry_backend(sentry_mode))
+        sentry = stack.enter_context(SentryReceiver(sentry_mode))
         env = base_env(
             work_dir,
             OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,

@@ -36,8 +36,10 @@ from typing import Any
 
 import httpx
 
+from harness.backends import Mode
+from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.sentry_ingest import SentryReceiver
 from reliability.backend_faults import scrape_dropped
-from reliability.backends import Mode, RestartableSentry
 from reliability.load import Call, Outcome, run_load, summarize
 from reliability.report import (
     RESULTS_DIR,
@@ -49,7 +51,6 @@ from reliability.report import (
     write_result,
 )
 from tests.support.service import ServiceProcess, base_env, service_process
-from tests.telemetry.receivers import OtlpGrpcReceiver
 
 __all__ = ["main", "soak"]
 
@@ -135,7 +136,7 @@ def soak(work_dir: Path, *, minutes: float, rate: float, seed: int = 1, rss_ever
         for (name, start, mode, up), end in zip(PHASES, bounds, strict=True)
     ]
     samples: dict[str, list[Any]] = {"rss": [], "series": [], "dropped": []}
-    with OtlpGrpcReceiver() as otlp, RestartableSentry() as sentry:
+    with OtlpGrpcReceiver() as otlp, SentryReceiver(keep=False) as sentry:
         env = base_env(
             work_dir,
             OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,
@@ -175,9 +176,7 @@ def soak(work_dir: Path, *, minutes: float, rate: float, seed: int = 1, rss_ever
             for phase in phases[1:]:
                 time.sleep(max(0.0, start + phase.start_s - time.monotonic()))
                 received[phase.name] = (len(otlp.all_spans()), sentry.events_received())
-                if otlp.mode == "hang":
-                    otlp._released.set()  # let the calls it left hanging fail now, freeing its worker threads
-                otlp.mode = phase.otlp_mode
+                otlp.mode = phase.otlp_mode  # leaving "hang" answers the calls it held, freeing its worker threads
                 if phase.sentry_up and not sentry.running:
                     sentry.start()  # the same port: svc's DSN is unchanged
                 elif not phase.sentry_up:

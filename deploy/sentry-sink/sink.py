@@ -7,7 +7,7 @@ each a JSON item header line (``type``, optional ``length`` in bytes) followed b
 
 Read side: ``GET /api/events`` (JSON, newest first, ``?trace_id=`` and ``?limit=`` filters), ``GET /healthz``,
 and ``GET /`` (an HTML table). Standard library only (brotli is used when importable), so the lab runs it on a
-plain Python image and the test suite imports :class:`SentrySink` as its Sentry receiver.
+plain Python image; the test suite runs :class:`SentrySink` as a peer and :func:`ingest` as its fake Sentry's answer.
 
     python sink.py --host 0.0.0.0 --port 8969 --key <public key>    # DSN: http://<key>@<host>:8969/<project>
     python sink.py --healthcheck --port 8969                        # exit 0 when the sink answers /healthz
@@ -215,6 +215,23 @@ def to_events(project_id: str, data: bytes, now: float) -> list[StoredEvent]:
     return events
 
 
+def ingest(
+    target: str,
+    auth_header: str | None,
+    content_encoding: str | None,
+    read_body: Callable[[], bytes],
+    expected_key: str | None,
+) -> list[StoredEvent]:
+    """The events of one ``POST target``, or the SinkError Sentry would answer (the body is read only once the
+    path and the key are right)."""
+    url = urlsplit(target)
+    match = ENVELOPE_PATH.match(url.path)
+    if match is None:
+        raise SinkError(HTTPStatus.NOT_FOUND, "not found")
+    check_auth(parse_auth(auth_header, url.query), expected_key)
+    return to_events(match["project"], decode_body(read_body(), content_encoding), time.time())
+
+
 class EventStore:
     """The latest events, bounded; safe to use from the server's request threads."""
 
@@ -274,16 +291,14 @@ class SinkHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
-        url = urlsplit(self.path)
-        match = ENVELOPE_PATH.match(url.path)
-        if match is None:
-            self.close_connection = True  # the body is unread
-            self._send_json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
-            return
         try:
-            check_auth(parse_auth(self.headers.get("X-Sentry-Auth"), url.query), self.server.expected_key)
-            body = decode_body(self._read_body(), self.headers.get("Content-Encoding"))
-            events = to_events(match["project"], body, time.time())
+            events = ingest(
+                self.path,
+                self.headers.get("X-Sentry-Auth"),
+                self.headers.get("Content-Encoding"),
+                self._read_body,
+                self.server.expected_key,
+            )
         except SinkError as exc:
             self.close_connection = True  # the body may be unread: this connection cannot carry another request
             self._send_json(exc.status, {"detail": exc.detail})

@@ -20,10 +20,10 @@ import httpx
 import pytest
 import yaml
 
+from harness.http_backend import HttpRequest, Reply
 from tests.peers.process import PeerProcess, free_port, wait_until
 
 from .files import DEPLOY
-from .recording_server import Recorded, Reply
 
 __all__ = ["CONFIGS", "BulkRecorder", "RunningFluentBit", "binary", "kill", "run"]
 
@@ -68,7 +68,7 @@ class BulkRecorder:
     def __post_init__(self) -> None:
         self.bulks = []
 
-    def __call__(self, request: Recorded) -> Reply:
+    def __call__(self, request: HttpRequest) -> Reply:
         assert self.bulks is not None
         if (request.method, request.path.split("?")[0]) != ("POST", "/_bulk"):
             return Reply(405, {"error": f"not expected: {request.method} {request.path}"})

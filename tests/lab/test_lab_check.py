@@ -11,8 +11,9 @@ from types import ModuleType
 
 import pytest
 
+from harness.http_backend import HttpRequest, Reply, ScriptedServer
+
 from .files import LAB_CHECK, load_script
-from .recording_server import Recorded, Reply, Server, recording_server
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -170,14 +171,14 @@ def test_table_has_one_aligned_line_per_signal(lab_check: ModuleType) -> None:
     ] == [True] * 2
 
 
-def fake_lab(sentry_finds: bool = True, refused: int = 0) -> AbstractContextManager[Server]:
+def fake_lab(sentry_finds: bool = True, refused: int = 0) -> AbstractContextManager[ScriptedServer]:
     """One server answering for every lab backend; it remembers the trace ids lab-check sent to svc.
 
     `refused`: how many of the delivery probes' access lines Elasticsearch lacks (as if it refused them)."""
     seen: dict[str, str] = {}
     probes: list[str] = []
 
-    def respond(request: Recorded) -> Reply:  # noqa: PLR0911 -- a router: one return per backend
+    def respond(request: HttpRequest) -> Reply:  # noqa: PLR0911 -- a router: one return per backend
         path = request.path
         if path.startswith("/fault"):
             seen["trace"] = request.headers["traceparent"].split("-")[1]
@@ -214,10 +215,10 @@ def fake_lab(sentry_finds: bool = True, refused: int = 0) -> AbstractContextMana
             return Reply(200, {"status": {"overall": {"level": "available"}}})
         return Reply(200, {"status": "ok"})
 
-    return recording_server(respond)
+    return ScriptedServer(respond)
 
 
-def run_against(lab_check: ModuleType, server: Server) -> tuple[int, str]:
+def run_against(lab_check: ModuleType, server: ScriptedServer) -> tuple[int, str]:
     env = {f"LAB_{name.upper()}_URL": server.url for name in lab_check.ENDPOINTS}
     clock = FakeClock()
     out = io.StringIO()
@@ -245,14 +246,14 @@ def test_a_refused_log_line_fails_the_check_and_is_counted(lab_check: ModuleType
 def test_each_delivery_probe_has_a_trace_of_its_own(lab_check: ModuleType) -> None:
     with fake_lab() as server:
         run_against(lab_check, server)
-    traces = [r.headers["traceparent"].split("-")[1] for r in server.requests if r.path.startswith("/links/")]
+    traces = [r.headers["traceparent"].split("-")[1] for r in server.requests() if r.path.startswith("/links/")]
     assert len(traces) == len(set(traces)) == lab_check.DELIVERY_PROBES
 
 
 def test_the_failing_request_carries_a_tag_and_our_traceparent(lab_check: ModuleType) -> None:
     with fake_lab() as server:
         run_against(lab_check, server)
-    (fault,) = [r for r in server.requests if r.path.startswith("/fault")]
+    (fault,) = [r for r in server.requests() if r.path.startswith("/fault")]
     assert re.fullmatch(r"/fault\?tag=lab-check-[0-9a-f]{8}", fault.path)
     assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", fault.headers["traceparent"])
 
@@ -260,8 +261,8 @@ def test_the_failing_request_carries_a_tag_and_our_traceparent(lab_check: Module
 def test_every_health_endpoint_is_asked_before_the_check(lab_check: ModuleType) -> None:
     with fake_lab() as server:
         run_against(lab_check, server)
-    first_fault = next(i for i, r in enumerate(server.requests) if r.path.startswith("/fault"))
-    asked = {r.path for r in server.requests[:first_fault]}
+    first_fault = next(i for i, r in enumerate(server.requests()) if r.path.startswith("/fault"))
+    asked = {r.path for r in server.requests()[:first_fault]}
     assert {path for _, path in lab_check.ENDPOINTS.values()} <= asked
 
 

@@ -18,12 +18,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
+from harness.http_backend import Reply, ScriptedServer
 from svc.config import Config
 from svc.main import openapi_document
 from tests.support.service import base_env, service_process
 
 from .files import DEPLOY, load_script
-from .recording_server import Reply, recording_server
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +84,12 @@ def test_each_request_is_a_client_span_whose_context_travels_in_traceparent(
     loadgen: ModuleType, spans: tuple[Tracer, InMemorySpanExporter]
 ) -> None:
     tracer, exporter = spans
-    with recording_server(lambda r: Reply(404, {"title": "Not Found"})) as server:
+    with ScriptedServer(lambda r: Reply(404, {"title": "Not Found"})) as server:
         status, _ = loadgen.send(
             server.url, loadgen.Call("missing", "GET", "/links/{slug}", "/links/missing-1"), tracer
         )
     (span,) = exporter.get_finished_spans()
-    (request,) = server.requests
+    (request,) = server.requests()
     context = span.get_span_context()
     assert context is not None
     assert status == 404
@@ -102,7 +102,7 @@ def test_each_request_is_a_client_span_whose_context_travels_in_traceparent(
 
 
 def _one_span(loadgen: ModuleType, tracer: Tracer, exporter: InMemorySpanExporter, status: int) -> ReadableSpan:
-    with recording_server(lambda r: Reply(status, {})) as server:
+    with ScriptedServer(lambda r: Reply(status, {})) as server:
         loadgen.send(server.url, loadgen.Call("fault", "GET", "/fault", "/fault?tag=t"), tracer)
     return exporter.get_finished_spans()[-1]
 
@@ -145,11 +145,11 @@ def test_rate_is_configurable_and_never_exceeded(
             stop.set()
         return Reply(200, {"slug": "s"})
 
-    with recording_server(respond) as server:
+    with ScriptedServer(respond) as server:
         started = time.monotonic()
         loadgen.run(server.url, 20.0, {"list": 1}, 4, random.Random(1), tracer, stop, heartbeat=None)
         elapsed = time.monotonic() - started
-    assert len(server.requests) >= 10
+    assert len(server.requests()) >= 10
     assert elapsed >= 9 / 20, f"10 requests at 20/s took {elapsed:.3f} s: faster than the rate"
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from harness.http_backend import ScriptedServer
 from tests.peers.process import wait_until
 
 from .files import FLUENT_BIT
@@ -23,7 +24,6 @@ from .fluentbit import Event, Pipeline
 from .fluentd_driver import DOCKER_LINE_LIMIT, wrap
 from .forward import ForwardClient
 from .real_fluent_bit import CONFIGS, BulkRecorder, RunningFluentBit, binary, kill, run
-from .recording_server import Server, recording_server
 
 STAMP = (1_795_629_323, 0)
 # Retries within seconds, not minutes: changes when a retry happens, not what counts as one.
@@ -36,13 +36,13 @@ def _needs_fluent_bit() -> None:
 
 
 @pytest.fixture
-def es() -> Iterator[tuple[Server, BulkRecorder]]:
+def es() -> Iterator[tuple[ScriptedServer, BulkRecorder]]:
     recorder = BulkRecorder()
-    with recording_server(recorder) as server:
+    with ScriptedServer(recorder) as server:
         yield server, recorder
 
 
-def port_of(server: Server) -> int:
+def port_of(server: ScriptedServer) -> int:
     return int(server.url.rsplit(":", 1)[1])
 
 
@@ -65,7 +65,7 @@ def output_metrics(fb: RunningFluentBit) -> dict[str, Any]:
 
 
 def test_real_fluent_bit_makes_the_documents_the_emulation_makes(
-    tmp_path: Path, svc_lines: list[str], es: tuple[Server, BulkRecorder]
+    tmp_path: Path, svc_lines: list[str], es: tuple[ScriptedServer, BulkRecorder]
 ) -> None:
     server, recorder = es
     long_record = json.loads(next(line for line in svc_lines if "error.stack_trace" in line))
@@ -82,7 +82,7 @@ def test_real_fluent_bit_makes_the_documents_the_emulation_makes(
 
 
 def test_bulk_actions_are_create_on_the_data_stream_without_a_type(
-    tmp_path: Path, svc_lines: list[str], es: tuple[Server, BulkRecorder]
+    tmp_path: Path, svc_lines: list[str], es: tuple[ScriptedServer, BulkRecorder]
 ) -> None:
     server, recorder = es
     with run("lab", tmp_path, port_of(server)) as fb:
@@ -92,12 +92,12 @@ def test_bulk_actions_are_create_on_the_data_stream_without_a_type(
     assert {json.dumps(action) for bulk in recorder.bulks for action, _ in bulk} == {
         json.dumps({"create": {"_index": "svc-logs"}})
     }
-    assert {(r.method, r.path.split("?")[0]) for r in server.requests} == {("POST", "/_bulk")}  # never GET /
+    assert {(r.method, r.path.split("?")[0]) for r in server.requests()} == {("POST", "/_bulk")}  # never GET /
 
 
 def test_health_stays_ok_while_elasticsearch_is_unreachable(tmp_path: Path, svc_lines: list[str]) -> None:
     # Why docs/lab.md no longer claims /api/v1/health turns unhealthy: with retry_limit off no retry ever fails.
-    with recording_server(BulkRecorder()) as server:
+    with ScriptedServer(BulkRecorder()) as server:
         closed = port_of(server)
     with run("lab", tmp_path, closed, service=FAST_RETRIES) as fb:
         send(fb, wrap(svc_lines[0], STAMP))
@@ -112,7 +112,7 @@ def test_one_refused_document_is_dropped_silently_and_the_rest_delivered(tmp_pat
     # Why lab-check counts delivery: Fluent Bit takes a bulk with one 201 as a success and logs nothing.
     refused = json.loads(svc_lines[1])["message"]
     recorder = BulkRecorder(status=lambda doc: 400 if doc.get("message") == refused else 201)
-    with recording_server(recorder) as server, run("lab", tmp_path, port_of(server), service=FAST_RETRIES) as fb:
+    with ScriptedServer(recorder) as server, run("lab", tmp_path, port_of(server), service=FAST_RETRIES) as fb:
         send(fb, [e for line in svc_lines[:3] for e in wrap(line, STAMP)])
         wait_until(lambda: len(recorder.documents()) >= 1, 30, "a bulk request", alive=fb.process.check_alive)
         wait_until(lambda: output_metrics(fb)["proc_records"] >= 3, 30, "the chunk counted as sent")
@@ -128,7 +128,7 @@ def test_a_bulk_whose_every_item_is_a_409_is_retried_forever(tmp_path: Path, svc
     # Why there is no generate_id: a re-sent chunk whose documents all exist would answer 409 for each, and out_es
     # treats a bulk without a single 200/201 item as failed.
     recorder = BulkRecorder(status=lambda _doc: 409)
-    with recording_server(recorder) as server, run("lab", tmp_path, port_of(server), service=FAST_RETRIES) as fb:
+    with ScriptedServer(recorder) as server, run("lab", tmp_path, port_of(server), service=FAST_RETRIES) as fb:
         send(fb, wrap(svc_lines[0], STAMP))
         wait_until(
             lambda: len(recorder.bulks or []) >= 3, 60, "the same bulk three times", alive=fb.process.check_alive
@@ -140,13 +140,13 @@ def test_a_bulk_whose_every_item_is_a_409_is_retried_forever(tmp_path: Path, svc
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_each_config_starts_in_the_real_fluent_bit(tmp_path: Path, name: str) -> None:
     # --dry-run does not check plugin options; a real start does.
-    with recording_server(BulkRecorder()) as server, run(name, tmp_path, port_of(server)) as fb:
+    with ScriptedServer(BulkRecorder()) as server, run(name, tmp_path, port_of(server)) as fb:
         fb.process.check_alive()
         assert "error" not in fb.process.log_tail(200).lower()
 
 
 def test_the_rest_of_a_line_after_flush_ms_is_a_second_document_as_emulated(
-    tmp_path: Path, es: tuple[Server, BulkRecorder]
+    tmp_path: Path, es: tuple[ScriptedServer, BulkRecorder]
 ) -> None:
     server, recorder = es
     pipeline = Pipeline(FLUENT_BIT)
@@ -166,7 +166,7 @@ def test_the_rest_of_a_line_after_flush_ms_is_a_second_document_as_emulated(
 
 
 def test_with_time_keep_the_record_time_is_sent_once_as_svc_wrote_it(
-    tmp_path: Path, svc_lines: list[str], es: tuple[Server, BulkRecorder]
+    tmp_path: Path, svc_lines: list[str], es: tuple[ScriptedServer, BulkRecorder]
 ) -> None:
     server, recorder = es
 
@@ -194,7 +194,7 @@ def test_a_crash_during_a_bulk_request_delivers_that_chunk_twice(tmp_path: Path,
 
     recorder = BulkRecorder(status=slow_first)
     lines = svc_lines[:5]
-    with recording_server(recorder) as server:
+    with ScriptedServer(recorder) as server:
         with run("lab", tmp_path, port_of(server)) as fb:
             send(fb, [e for line in lines for e in wrap(line, STAMP)])
             wait_until(first.is_set, 30, "the first bulk request", alive=fb.process.check_alive)
@@ -207,7 +207,7 @@ def test_a_crash_during_a_bulk_request_delivers_that_chunk_twice(tmp_path: Path,
 
 
 def test_kubernetes_documents_keep_svcs_fields_and_none_of_the_cri_parsers(
-    tmp_path: Path, svc_lines: list[str], es: tuple[Server, BulkRecorder]
+    tmp_path: Path, svc_lines: list[str], es: tuple[ScriptedServer, BulkRecorder]
 ) -> None:
     # The sidecar config tails the kubelet's CRI file; the real Fluent Bit 4.2.2 kept the runtime's "time" in
     # every document until svc-pipeline.yaml removed it.

@@ -13,7 +13,7 @@ from tests.peers.binaries import peer
 from tests.peers.elasticsearch import ElasticsearchPeer
 from tests.peers.jaeger import JaegerPeer
 from tests.peers.prometheus import PrometheusPeer
-from tests.peers.sentry import SentryReceiver, start_sink
+from tests.peers.sentry import RunningSink, start_sink
 from tests.peers.spotlight import SpotlightPeer
 
 StartPrometheus = Callable[[Mapping[str, str]], PrometheusPeer]
@@ -52,7 +52,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartPromet
 
 
 @pytest.fixture
-def sentry_receiver() -> Iterator[SentryReceiver]:
+def sentry_receiver() -> Iterator[RunningSink]:
     """The lab's Sentry sink in this process on a free loopback port; ``.dsn`` is what SENTRY_DSN needs."""
     sink = start_sink(key="svc-test-key")
     try:

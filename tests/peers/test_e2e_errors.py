@@ -10,14 +10,14 @@ import pytest
 from tests.peers.e2e import trace_id_of, traced_env
 from tests.peers.jaeger import JaegerPeer
 from tests.peers.process import wait_until
-from tests.peers.sentry import SentryReceiver
+from tests.peers.sentry import RunningSink
 from tests.support.service import service_process
 
 pytestmark = pytest.mark.slow
 
 
 def test_forced_500_is_one_trace_id_in_sentry_jaeger_and_the_logs(
-    jaeger: JaegerPeer, sentry_receiver: SentryReceiver, tmp_path: Path
+    jaeger: JaegerPeer, sentry_receiver: RunningSink, tmp_path: Path
 ) -> None:
     env = traced_env(tmp_path, jaeger, FAULTS_ENABLED="true", SENTRY_DSN=sentry_receiver.dsn)
     with service_process(env) as svc:

@@ -15,8 +15,9 @@ import pytest
 import sentry_sdk
 from sentry_sdk.utils import event_from_exception
 
+from harness.sentry_ingest import SINK_PATH, load_sink
 from tests.peers.process import free_port, wait_until
-from tests.peers.sentry import SINK_PATH, SentryReceiver, load_sink
+from tests.peers.sentry import RunningSink
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 AUTH = "Sentry sentry_key=svc-test-key, sentry_version=7, sentry_client=tests/1.0"
@@ -44,12 +45,12 @@ def event_item(message: str, trace_id: str = TRACE_ID, with_length: bool = False
     return header, payload
 
 
-def post(sink: SentryReceiver, body: bytes, **headers: str) -> httpx.Response:
+def post(sink: RunningSink, body: bytes, **headers: str) -> httpx.Response:
     return httpx.post(f"{sink.url}/api/{sink.project_id}/envelope/", content=body, headers=headers, timeout=5)
 
 
 @pytest.mark.parametrize("encoding", ["identity", "gzip", "br"])
-def test_sink_decodes_an_envelope_in_each_encoding(sentry_receiver: SentryReceiver, encoding: str) -> None:
+def test_sink_decodes_an_envelope_in_each_encoding(sentry_receiver: RunningSink, encoding: str) -> None:
     body = envelope(event_item(f"boom {encoding}"))
     encoded = {"identity": body, "gzip": gzip.compress(body), "br": brotli.compress(body)}[encoding]
     response = post(sentry_receiver, encoded, **{"X-Sentry-Auth": AUTH, "Content-Encoding": encoding})
@@ -59,21 +60,21 @@ def test_sink_decodes_an_envelope_in_each_encoding(sentry_receiver: SentryReceiv
     assert (event.type, event.title, event.trace_id) == ("event", f"RuntimeError: boom {encoding}", TRACE_ID)
 
 
-def test_length_prefixed_items_may_contain_newlines(sentry_receiver: SentryReceiver) -> None:
+def test_length_prefixed_items_may_contain_newlines(sentry_receiver: RunningSink) -> None:
     attachment = ({"type": "attachment", "length": 11, "filename": "a.txt"}, b"line1\nline2")
     body = envelope(attachment, event_item("after attachment", with_length=True), ({"type": "client_report"}, b"{}"))
     assert post(sentry_receiver, body, **{"X-Sentry-Auth": AUTH}).status_code == httpx.codes.OK
     assert [event.title for event in sentry_receiver.events()] == ["RuntimeError: after attachment"]
 
 
-def test_trace_id_falls_back_to_the_envelope_trace_header(sentry_receiver: SentryReceiver) -> None:
+def test_trace_id_falls_back_to_the_envelope_trace_header(sentry_receiver: RunningSink) -> None:
     item = ({"type": "event"}, json.dumps({"message": "no trace context"}).encode())
     post(sentry_receiver, envelope(item, header={"trace": {"trace_id": TRACE_ID}}), **{"X-Sentry-Auth": AUTH})
     [event] = sentry_receiver.events()
     assert (event.title, event.trace_id) == ("no trace context", TRACE_ID)
 
 
-def test_the_key_may_come_as_a_query_parameter(sentry_receiver: SentryReceiver) -> None:
+def test_the_key_may_come_as_a_query_parameter(sentry_receiver: RunningSink) -> None:
     response = httpx.post(
         f"{sentry_receiver.url}/api/1/envelope/?sentry_key=svc-test-key&sentry_version=7",
         content=envelope(event_item("browser style")),
@@ -92,7 +93,7 @@ def test_the_key_may_come_as_a_query_parameter(sentry_receiver: SentryReceiver) 
     ],
 )
 def test_bad_auth_is_rejected_and_nothing_is_stored(
-    sentry_receiver: SentryReceiver, headers: dict[str, str], status: int
+    sentry_receiver: RunningSink, headers: dict[str, str], status: int
 ) -> None:
     assert post(sentry_receiver, envelope(event_item("x")), **headers).status_code == status
     assert sentry_receiver.events() == []
@@ -108,13 +109,13 @@ def test_bad_auth_is_rejected_and_nothing_is_stored(
     ],
 )
 def test_malformed_envelopes_get_client_errors(
-    sentry_receiver: SentryReceiver, body: bytes, headers: dict[str, str], status: int
+    sentry_receiver: RunningSink, body: bytes, headers: dict[str, str], status: int
 ) -> None:
     assert post(sentry_receiver, body, **{"X-Sentry-Auth": AUTH, **headers}).status_code == status
 
 
 def test_brotli_is_refused_with_415_when_the_module_is_absent(
-    sentry_receiver: SentryReceiver, monkeypatch: pytest.MonkeyPatch
+    sentry_receiver: RunningSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The lab image may lack brotli; the sink must then say so instead of storing garbage.
     monkeypatch.delitem(load_sink().DECODERS, "br")
@@ -123,7 +124,7 @@ def test_brotli_is_refused_with_415_when_the_module_is_absent(
     assert response.status_code == httpx.codes.UNSUPPORTED_MEDIA_TYPE
 
 
-def test_events_api_lists_newest_first_and_filters_by_trace(sentry_receiver: SentryReceiver) -> None:
+def test_events_api_lists_newest_first_and_filters_by_trace(sentry_receiver: RunningSink) -> None:
     other_trace = "f" * 32
     for message, trace_id in [("first", TRACE_ID), ("second", other_trace), ("third", TRACE_ID)]:
         post(sentry_receiver, envelope(event_item(message, trace_id)), **{"X-Sentry-Auth": AUTH})
@@ -138,7 +139,7 @@ def test_events_api_lists_newest_first_and_filters_by_trace(sentry_receiver: Sen
     assert filtered[0]["payload"]["contexts"]["trace"]["trace_id"] == TRACE_ID
 
 
-def test_index_page_and_health(sentry_receiver: SentryReceiver) -> None:
+def test_index_page_and_health(sentry_receiver: RunningSink) -> None:
     post(sentry_receiver, envelope(event_item("<script>alert(1)</script>")), **{"X-Sentry-Auth": AUTH})
     page = httpx.get(f"{sentry_receiver.url}/", timeout=5)
     assert page.headers["content-type"].startswith("text/html")
@@ -158,7 +159,7 @@ def test_store_keeps_only_the_latest_events() -> None:
 
 
 @pytest.fixture
-def sdk_client(sentry_receiver: SentryReceiver, request: pytest.FixtureRequest) -> Iterator[sentry_sdk.Client]:
+def sdk_client(sentry_receiver: RunningSink, request: pytest.FixtureRequest) -> Iterator[sentry_sdk.Client]:
     """A private sentry-sdk client (never the global one) sending to the sink with the requested compression."""
     client = sentry_sdk.Client(
         dsn=sentry_receiver.dsn,
@@ -172,7 +173,7 @@ def sdk_client(sentry_receiver: SentryReceiver, request: pytest.FixtureRequest) 
 
 @pytest.mark.parametrize("sdk_client", ["gzip", "br"], indirect=True)
 def test_real_sentry_sdk_events_arrive_with_their_trace_id(
-    sentry_receiver: SentryReceiver, sdk_client: sentry_sdk.Client
+    sentry_receiver: RunningSink, sdk_client: sentry_sdk.Client
 ) -> None:
     scope = sentry_sdk.Scope()
     scope.set_context("trace", {"trace_id": TRACE_ID, "span_id": "b7ad6b7169203331"})

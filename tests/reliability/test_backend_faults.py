@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends import Mode
 from reliability.backend_faults import Protocol, fault_case
-from reliability.backends import Mode
 
 # Both backends fail the same way at once; the two OTLP protocols share the four modes between them
 # (the script runs every protocol x mode, and each backend alone).

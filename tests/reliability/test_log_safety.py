@@ -19,6 +19,8 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.sentry_ingest import SentryReceiver
 from svc.buildinfo import read_build_info
 from svc.config import Config
 from svc.exchange import KNOWN_METHODS
@@ -29,8 +31,6 @@ from svc.telemetry import Telemetry
 from tests.reliability.support import assert_line_follows_contract, http_bytes, raw_request, split_log_lines
 from tests.support.polling import wait_for
 from tests.support.service import ServiceProcess, base_env, service_process
-from tests.telemetry.receivers import OtlpGrpcReceiver
-from tests.telemetry.sentry import SentryReceiver
 
 # Secrets a client or the operator hands svc; none may reach a log line, a span or a Sentry event.
 AUTHORIZATION = "Bearer rel-secret-authorization-0451"

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.sentry_ingest import SentryReceiver
 from tests.support.service import ServiceThread, base_env, service_thread
-from tests.telemetry.receivers import OtlpGrpcReceiver
-from tests.telemetry.sentry import SentryReceiver
 
 StartService = Callable[..., AbstractContextManager[ServiceThread]]
 

@@ -11,9 +11,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_classic
 from prometheus_client.samples import Sample
 
+from harness.otlp_receivers import OtlpReceiver, ReceivedSpan
 from tests.support.polling import wait_for
 from tests.support.service import ServiceThread
-from tests.telemetry.receivers import ReceivedSpan, _Collector
 
 __all__ = [
     "OPENMETRICS",
@@ -84,7 +84,7 @@ def scrape(admin_url: str, *, openmetrics: bool = False) -> Scrape:
     return Scrape(response.headers["content-type"], response.text, samples)
 
 
-def flush_spans(client: httpx.Client, url: str, otlp: _Collector) -> ReceivedSpan:
+def flush_spans(client: httpx.Client, url: str, otlp: OtlpReceiver) -> ReceivedSpan:
     """A barrier: serve one traced request and wait for its span.
 
     The batch processor exports from one thread in the order spans ended, so once this span has arrived every

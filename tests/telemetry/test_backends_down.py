@@ -13,13 +13,13 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import sampling
 
+from harness.backends import RefusingPort
 from svc.export import BatchExporter, GrpcSender, HttpSender, Sender
 from svc.main import FLUSH_TIMEOUT
 from svc.spans import Recorder
 from tests.support.polling import wait_for
 from tests.support.service import base_env, service_process
 from tests.telemetry.conftest import StartService
-from tests.telemetry.receivers import RefusingPort
 from tests.telemetry.support import scrape
 
 # The most a request may take with every backend dead (they take microseconds when healthy; slack for CI).

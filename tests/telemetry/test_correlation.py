@@ -6,9 +6,9 @@ import re
 
 import httpx
 
+from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.sentry_ingest import SentryReceiver
 from tests.support.service import ServiceThread
-from tests.telemetry.receivers import OtlpGrpcReceiver
-from tests.telemetry.sentry import SentryReceiver
 from tests.telemetry.support import scrape, trace_response, wait_request_lines
 
 HEX32 = re.compile(r"[0-9a-f]{32}")

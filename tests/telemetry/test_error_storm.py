@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.sentry_ingest import SentryReceiver
 from svc.main import FLUSH_TIMEOUT
 from tests.support.service import base_env, service_process
-from tests.telemetry.sentry import SentryReceiver
 from tests.telemetry.support import scrape
 
 STORM = 1000

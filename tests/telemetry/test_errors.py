@@ -6,10 +6,10 @@ import json
 
 import httpx
 
+from harness.sentry_ingest import SentryReceiver
 from svc.buildinfo import read_build_info
 from tests.support.service import ServiceThread
 from tests.telemetry.conftest import StartService
-from tests.telemetry.sentry import SentryReceiver
 from tests.telemetry.support import trace_response
 
 SECRETS = ("s3cr3t-bearer-value", "s3cr3t-cookie-value", "s3cr3t-query-token", "s3cr3t-api-key", "s3cr3t-password")

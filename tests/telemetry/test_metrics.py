@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from harness.otlp_receivers import OtlpGrpcReceiver, ReceivedSpan
 from svc.buildinfo import read_build_info
 from tests.support.polling import wait_for
 from tests.support.service import ServiceThread, base_env, service_thread
-from tests.telemetry.receivers import OtlpGrpcReceiver, ReceivedSpan
 from tests.telemetry.support import Scrape, scrape, trace_response
 
 UNKNOWN_PATHS = 1000

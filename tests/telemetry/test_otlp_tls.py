@@ -22,10 +22,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import sampling
 
+from harness.otlp_receivers import GRPC_SERVICE
 from svc.export import BatchExporter, GrpcSender, HttpSender, Tls
 from svc.spans import Recorder
 from tests.peers.binaries import require_peer
-from tests.telemetry.receivers import GRPC_SERVICE
 
 
 def _openssl(*args: str, cwd: Path) -> None:

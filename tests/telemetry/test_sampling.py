@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from harness.otlp_receivers import OtlpGrpcReceiver
 from tests.telemetry.conftest import StartService
-from tests.telemetry.receivers import OtlpGrpcReceiver
 from tests.telemetry.support import request_lines, scrape, trace_response
 
 

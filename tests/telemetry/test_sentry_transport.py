@@ -2,55 +2,34 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from sentry_sdk.envelope import Envelope
 
+from harness.backends import RefusingPort
+from harness.http_backend import HttpBackend, Reply
 from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport
 from tests.support.polling import wait_for
-from tests.telemetry.receivers import RefusingPort
 
 
-class _Ingest:
-    """A loopback envelope endpoint answering each POST with `status` and `headers`, or holding it until released."""
+class _Ingest(HttpBackend):
+    """A running loopback envelope endpoint answering each POST with `status` and `headers` (held until released)."""
 
     def __init__(self, status: int, headers: dict[str, str], hold: bool = False) -> None:
-        self.posts = 0
-        self.release = threading.Event()
-        if not hold:
-            self.release.set()
-        ingest = self
+        super().__init__(lambda _request: Reply(status, {}, headers), "hang" if hold else "ok")
+        self.start()
+        self.dsn = f"http://key@{self.host}:{self.port}/1"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
+    @property
+    def posts(self) -> int:
+        return self.received
 
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                ingest.posts += 1
-                ingest.release.wait(10)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.dsn = f"http://key@127.0.0.1:{self.server.server_address[1]}/1"
+    def release(self) -> None:
+        self.mode = "ok"  # the held POSTs are answered
 
     def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
+        self.stop()
 
 
 @pytest.fixture
@@ -107,7 +86,7 @@ def test_events_beyond_the_queue_are_counted_as_queue_full(losses: list[tuple[in
         for n in range(1, QUEUE_SIZE + 11):
             transport.capture_envelope(_event(n))
         assert _lost(losses) == {"queue_full": 10}
-        ingest.release.set()
+        ingest.release()
         transport.flush(10)
         assert ingest.posts == QUEUE_SIZE + 1
     finally:
