@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
@@ -26,8 +24,8 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from svc.otlp import encode_spans_bytes
 from svc.spans import RecordedSpan, Recorder
+from tests.telemetry.sdk import assert_encodes_as_the_sdk, sdk_provider
 
 RESOURCE = Resource.create({"service.name": "svc"})
 SEED = 20261201
@@ -57,9 +55,7 @@ class _Kept:
 
 
 def _pair(sampler: sampling.Sampler = sampling.ALWAYS_ON) -> tuple[Any, InMemorySpanExporter, Any, _Kept]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=RESOURCE, sampler=sampler, id_generator=_Seeded())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider, memory = sdk_provider(RESOURCE, sampler=sampler, ids=_Seeded())
     kept = _Kept()
     recorder = Recorder(RESOURCE, sampler, [kept], id_source=random.Random(SEED))
     return provider.get_tracer("svc", "1.0"), memory, recorder.get_tracer("svc", "1.0"), kept
@@ -109,7 +105,7 @@ def test_recorded_spans_are_the_sdks_spans_field_for_field_and_on_the_wire(
     theirs: tuple[ReadableSpan, ...] = memory.get_finished_spans()
     assert [s.to_readable().attributes for s in kept.spans] == [s.attributes for s in theirs]
     assert [s.dropped_attributes for s in kept.spans] == [s.dropped_attributes for s in theirs]
-    assert encode_spans_bytes(kept.spans) == encode_spans(theirs).SerializeToString(deterministic=True)
+    assert_encodes_as_the_sdk(kept.spans, theirs)
 
 
 def test_the_attribute_limit_drops_the_oldest_as_the_sdk_does() -> None:
@@ -131,9 +127,7 @@ def test_an_exception_event_is_the_sdks() -> None:
         span = tracer.start_span("GET", start_time=1)
         span.record_exception(error, timestamp=5)
         span.end(9)
-    assert encode_spans_bytes(kept.spans) == encode_spans(memory.get_finished_spans()).SerializeToString(
-        deterministic=True
-    )
+    assert_encodes_as_the_sdk(kept.spans, memory.get_finished_spans())
 
 
 def test_unsampled_spans_are_not_recorded_and_carry_the_decision() -> None:
