@@ -19,10 +19,6 @@ EXEMPT = {
     "server": "added by issue 17's root/request part",
     "admin": "the admin listener's three routes, through the real service: /metrics in "
     "tests/telemetry/test_metrics.py, /healthz in tests/service/test_health.py, /debug/pprof in test_profiling.py",
-    "lab": "two lab routes, through the real service: /fault in tests/telemetry/test_errors.py, /slow in "
-    "tests/service/test_shutdown.py and tests/reliability/",
-    "problems": "the problem+json answers are what every bad request gets: tests/reliability/test_bad_input.py "
-    "and tests/service/test_http.py assert them on the wire",
     "pg_schema": "the schema's migrations on both stores are one behaviour: tests/service/test_schema.py",
     "store": "the Store protocol and its errors, held to by tests/service/test_stores.py's contract on both stores",
     "sqlite_store": "run by tests/service/test_stores.py's contract, and test_schema.py, "
