@@ -20,10 +20,9 @@ EXEMPT = {
     "admin": "the admin listener's three routes, through the real service: /metrics in "
     "tests/telemetry/test_metrics.py, /healthz in tests/service/test_health.py, /debug/pprof in test_profiling.py",
     "pg_schema": "the schema's migrations on both stores are one behaviour: tests/service/test_schema.py",
-    "store": "the Store protocol and its errors, held to by tests/service/test_stores.py's contract on both stores",
-    "sqlite_store": "run by tests/service/test_stores.py's contract, and test_schema.py, "
+    "sqlite_store": "run by tests/service/test_store.py's contract, and test_schema.py, "
     "tests/reliability/test_durability.py and test_disk_full.py",
-    "postgres_store": "run by tests/service/test_stores.py's contract, and test_schema.py, "
+    "postgres_store": "run by tests/service/test_store.py's contract, and test_schema.py, "
     "tests/reliability/test_database_failures.py",
 }
 

@@ -3,6 +3,7 @@ every loss (rate limits as Sentry sends them, a full queue, a refused connection
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,8 @@ from sentry_sdk.envelope import Envelope
 
 from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport, envelope_endpoint
 from tests.support.polling import wait_for
+from tests.telemetry.loopback import ScriptedHttp
+from tests.telemetry.receivers import RefusingPort
 
 
 class _Ingest(HttpBackend):
@@ -198,6 +201,18 @@ def test_events_the_client_drops_itself_are_counted_under_its_reason_and_other_c
     transport.record_lost_event("before_send", data_category="error", quantity=2)
     transport.record_lost_event("sample_rate", data_category="transaction")
     assert losses == [(2, "before_send")]
+
+
+def test_an_event_arrives_gzipped_at_the_dsns_envelope_url_with_its_auth(start_transport: StartTransport) -> None:
+    with ScriptedHttp() as endpoint:
+        transport = start_transport(f"http://public@127.0.0.1:{endpoint.port}/7")
+        _send(transport, 1)
+        [request] = endpoint.requests
+    assert request.path == "/api/7/envelope/"
+    assert request.headers["x-sentry-auth"].startswith("Sentry sentry_key=public, sentry_version=7")
+    assert request.headers["content-encoding"] == "gzip"
+    [item] = Envelope.deserialize(gzip.decompress(request.body)).items
+    assert item.get_event() == {"event_id": f"{0:032x}", "level": "error", "message": "boom"}
 
 
 def test_the_envelope_endpoint_and_auth_header_follow_the_dsn() -> None:

@@ -185,3 +185,60 @@ def test_a_root_span_carries_the_w3c_random_trace_id_flag_as_the_sdks_does() -> 
     assert ours == theirs
     assert ours.random_trace_id
     assert ours.sampled
+
+
+def test_the_event_limit_drops_the_oldest_as_the_sdk_does() -> None:
+    sdk, memory, ours, kept = _pair()
+    for tracer in (sdk, ours):
+        span = tracer.start_span("GET", start_time=1)
+        for n in range(130):
+            span.add_event(f"e{n}", timestamp=2 + n)
+        span.end(200)
+    (theirs,) = memory.get_finished_spans()
+    assert [e.name for e in kept.spans[0].events] == [e.name for e in theirs.events]
+    assert kept.spans[0].dropped_events == theirs.dropped_events == 2
+
+
+def test_an_ok_status_is_final_as_the_spec_says() -> None:
+    _, _, ours, kept = _pair()
+    span = ours.start_span("GET")
+    span.set_status(Status(StatusCode.OK))
+    span.set_status(Status(StatusCode.ERROR, "later"))
+    span.end()
+    assert kept.spans[0].status.status_code is StatusCode.OK
+
+
+def test_a_span_ended_twice_warns_and_reaches_the_sink_once(caplog: pytest.LogCaptureFixture) -> None:
+    _, _, ours, kept = _pair()
+    span = ours.start_span("GET")
+    span.end(5)
+    span.end(9)
+    assert "Calling end() on an ended span." in caplog.text
+    assert [s.end_time for s in kept.spans] == [5]
+
+
+def test_a_name_changed_after_end_stays_the_ended_name() -> None:
+    _, _, ours, kept = _pair()
+    span = ours.start_span("GET")
+    span.end()
+    span.update_name("GET /late")
+    assert kept.spans[0].name == "GET"
+
+
+class _RecordOnly(sampling.Sampler):
+    """A sampler deciding RECORD_ONLY for every span (the SDK ships none)."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> sampling.SamplingResult:
+        return sampling.SamplingResult(sampling.Decision.RECORD_ONLY)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
+
+
+def test_a_record_only_span_records_but_never_reaches_the_sinks() -> None:
+    _, _, ours, kept = _pair(_RecordOnly())
+    span = ours.start_span("GET")
+    assert span.is_recording()
+    assert not span.get_span_context().trace_flags.sampled
+    span.end()
+    assert kept.spans == []
