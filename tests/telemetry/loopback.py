@@ -7,6 +7,7 @@ backends instead: these exist to put one exporter behaviour at a time in front o
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +54,7 @@ class ScriptedTraceService(_Held):
     """An OTLP/gRPC TraceService on 127.0.0.1; each Export takes the next scripted answer: a StatusCode to fail
     with, or a count of spans to report rejected (partial success); an empty script answers plain success."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: grpc.ServerCredentials | None = None) -> None:
         super().__init__()
         self.script: deque[grpc.StatusCode | int] = deque()
         self.requests: list[ExportTraceServiceRequest] = []
@@ -68,7 +69,12 @@ class ScriptedTraceService(_Held):
         self._server.add_generic_rpc_handlers(
             [grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": handler})]
         )
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        address = "127.0.0.1:0"
+        self.port = (
+            self._server.add_secure_port(address, credentials)
+            if credentials is not None
+            else self._server.add_insecure_port(address)
+        )
         self._server.start()
 
     @property
@@ -125,10 +131,10 @@ class HttpRequest:
 
 
 class ScriptedHttp(_Held):
-    """An HTTP/1.1 endpoint on 127.0.0.1 answering each POST with the next scripted HttpAnswer (else a plain 200),
-    counting the connections it accepted."""
+    """An HTTP/1.1 endpoint on 127.0.0.1 (HTTPS with `context`) answering each POST with the next scripted
+    HttpAnswer (else a plain 200), counting the connections it accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.script: deque[HttpAnswer] = deque()
         self.requests: list[HttpRequest] = []
@@ -160,12 +166,15 @@ class ScriptedHttp(_Held):
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._scheme = "http" if context is None else "https"
+        if context is not None:
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port: int = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def url(self, path: str = "/") -> str:
-        """http://127.0.0.1:port plus path."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        """http(s)://127.0.0.1:port plus path."""
+        return f"{self._scheme}://127.0.0.1:{self.port}{path}"
 
     def close(self) -> None:
         """Let held requests go, then stop serving."""
