@@ -92,18 +92,18 @@ def _end(exporter: BatchExporter, *names: str, attributes: dict[str, Any] | None
         exporter.on_end(span)
 
 
-def _send_once(sender: Sender, *names: str) -> int:
+def _send_once(sender: Sender, *names: str, timeout: float = 5.0) -> int:
     """Send one request of spans with these names, then close the sender; the count the peer rejected."""
     try:
-        return sender.send(_body(*names), timeout=5)
+        return sender.send(_body(*names), timeout=timeout)
     finally:
         sender.close()
 
 
-def _failure(sender: Sender) -> SendError:
+def _failure(sender: Sender, timeout: float = 5.0) -> SendError:
     """The SendError one request through sender fails with."""
     with pytest.raises(SendError) as failed:
-        _send_once(sender, "a")
+        _send_once(sender, "a", timeout=timeout)
     return failed.value
 
 
@@ -144,6 +144,15 @@ def test_grpc_sender_to_a_refused_port_fails_retryable() -> None:
     with RefusingPort() as port:
         error = _failure(GrpcSender(port.url, ()))
     assert str(error).startswith("gRPC UNAVAILABLE")
+    assert error.retryable
+
+
+def test_grpc_sender_gives_up_at_its_timeout_on_a_collector_that_does_not_answer_retryable(
+    collector: ScriptedTraceService,
+) -> None:
+    collector.hold()
+    error = _failure(GrpcSender(collector.endpoint, ()), timeout=0.2)
+    assert str(error).startswith("gRPC DEADLINE_EXCEEDED")
     assert error.retryable
 
 
@@ -189,6 +198,15 @@ def test_http_sender_to_a_refused_port_fails_retryable() -> None:
     with RefusingPort() as port:
         error = _failure(HttpSender(f"{port.url}/v1/traces", ()))
     assert "ConnectionRefusedError" in str(error)
+    assert error.retryable
+
+
+def test_http_sender_gives_up_at_its_timeout_on_an_endpoint_that_does_not_answer_retryable(
+    endpoint: ScriptedHttp,
+) -> None:
+    endpoint.hold()
+    error = _failure(HttpSender(endpoint.url("/v1/traces"), ()), timeout=0.2)
+    assert "timed out" in str(error)
     assert error.retryable
 
 
