@@ -1,10 +1,11 @@
-"""svc/export.py on its own: the OTLP senders against real loopback peers (a grpcio TraceService, an HTTP/1.1
-endpoint), and the batch exporter's queue and thread: batching, drops counted by reason, retries, bounded shutdown,
-and its failure line (one per interval)."""
+"""svc/export.py on its own: the OTLP senders against the harness's fake backends on loopback (a grpcio TraceService,
+an HTTP/1.1 endpoint), and the batch exporter's queue and thread: batching, drops counted by reason, retries,
+bounded shutdown, and its failure line (one per interval)."""
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,15 +19,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import sampling
 
+from harness.backends import RefusingPort
+from harness.http_backend import HttpBackend, Reply
+from harness.otlp_receivers import OtlpGrpcReceiver, decode_request
 from svc.export import MAX_REQUEST_BYTES, BatchExporter, GrpcSender, HttpSender, Sender, SendError
 from svc.otlp import encode_spans_bytes
 from svc.spans import RecordedSpan, Recorder
 from svc.throttle import LineThrottle
 from tests.support.polling import wait_for
-from tests.telemetry.loopback import HttpAnswer, ScriptedHttp, ScriptedTraceService, span_names
-from tests.telemetry.receivers import RefusingPort
 
 Drops = list[tuple[int, str]]
+Script = deque[ExportTraceServiceResponse | grpc.StatusCode]
 StartExporter = Callable[..., BatchExporter]
 
 
@@ -53,15 +56,29 @@ def _body(*names: str) -> bytes:
 
 
 @pytest.fixture
-def collector() -> Iterator[ScriptedTraceService]:
-    with ScriptedTraceService() as service:
-        yield service
+def script() -> Script:
+    return deque()
 
 
 @pytest.fixture
-def endpoint() -> Iterator[ScriptedHttp]:
-    with ScriptedHttp() as running:
-        yield running
+def collector(script: Script) -> Iterator[OtlpGrpcReceiver]:
+    """An OTLP/gRPC receiver answering each export with the next of `script`, then with plain success."""
+    with OtlpGrpcReceiver(respond=lambda _request: script.popleft() if script else ExportTraceServiceResponse()) as rx:
+        yield rx
+
+
+def _rejecting(count: int) -> ExportTraceServiceResponse:
+    return ExportTraceServiceResponse(partial_success=ExportTracePartialSuccess(rejected_spans=count))
+
+
+def _attempts(collector: OtlpGrpcReceiver) -> list[int]:
+    """The span count of each export attempt the collector saw, answered or not."""
+    return [export.span_count for export in collector.exports()]
+
+
+def _names(collector: OtlpGrpcReceiver) -> list[str]:
+    """The names of the spans the collector accepted, in arrival order."""
+    return [span.name for span in collector.all_spans()]
 
 
 @pytest.fixture
@@ -70,7 +87,7 @@ def drops() -> Drops:
 
 
 @pytest.fixture
-def start_exporter(collector: ScriptedTraceService, drops: Drops) -> Iterator[StartExporter]:
+def start_exporter(collector: OtlpGrpcReceiver, drops: Drops) -> Iterator[StartExporter]:
     """start_exporter(sender=None, **options) -> a BatchExporter to `collector` over gRPC (unless another sender
     is given), counting its drops into `drops`; shut down after the test."""
     started: list[BatchExporter] = []
@@ -82,7 +99,7 @@ def start_exporter(collector: ScriptedTraceService, drops: Drops) -> Iterator[St
         return started[-1]
 
     yield start
-    collector.release()
+    collector.mode = "ok"
     for exporter in started:
         exporter.shutdown(5)
 
@@ -111,15 +128,15 @@ def _failure(sender: Sender, timeout: float = 5.0) -> SendError:
 
 
 def test_grpc_sender_sends_the_body_as_one_export_request_with_lowercased_headers(
-    collector: ScriptedTraceService,
+    collector: OtlpGrpcReceiver,
 ) -> None:
     assert _send_once(GrpcSender(collector.endpoint, [("X-Tenant", "acme")]), "a", "b") == 0
-    assert collector.received() == [["a", "b"]]
-    assert collector.metadata[0]["x-tenant"] == "acme"
+    assert (_attempts(collector), _names(collector)) == ([2], ["a", "b"])
+    assert collector.exports()[0].headers["x-tenant"] == "acme"
 
 
-def test_grpc_sender_returns_the_count_a_partial_success_rejected(collector: ScriptedTraceService) -> None:
-    collector.script.append(2)
+def test_grpc_sender_returns_the_count_a_partial_success_rejected(collector: OtlpGrpcReceiver, script: Script) -> None:
+    script.append(_rejecting(2))
     assert _send_once(GrpcSender(collector.endpoint, ()), "a", "b", "c") == 2
 
 
@@ -133,9 +150,9 @@ def test_grpc_sender_returns_the_count_a_partial_success_rejected(collector: Scr
     ],
 )
 def test_grpc_sender_fails_with_the_status_and_retries_only_what_the_spec_calls_transient(
-    collector: ScriptedTraceService, code: grpc.StatusCode, retryable: bool
+    collector: OtlpGrpcReceiver, script: Script, code: grpc.StatusCode, retryable: bool
 ) -> None:
-    collector.script.append(code)
+    script.append(code)
     error = _failure(GrpcSender(collector.endpoint, ()))
     assert (str(error), error.retryable) == (f"gRPC {code.name}: scripted {code.name}", retryable)
 
@@ -148,9 +165,9 @@ def test_grpc_sender_to_a_refused_port_fails_retryable() -> None:
 
 
 def test_grpc_sender_gives_up_at_its_timeout_on_a_collector_that_does_not_answer_retryable(
-    collector: ScriptedTraceService,
+    collector: OtlpGrpcReceiver,
 ) -> None:
-    collector.hold()
+    collector.mode = "hang"
     error = _failure(GrpcSender(collector.endpoint, ()), timeout=0.2)
     assert str(error).startswith("gRPC DEADLINE_EXCEEDED")
     assert error.retryable
@@ -159,39 +176,41 @@ def test_grpc_sender_gives_up_at_its_timeout_on_a_collector_that_does_not_answer
 # HttpSender
 
 
-def test_http_sender_posts_protobuf_with_the_configured_headers(endpoint: ScriptedHttp) -> None:
-    assert _send_once(HttpSender(endpoint.url("/v1/traces"), [("X-Tenant", "acme")]), "a") == 0
-    [request] = endpoint.requests
+def test_http_sender_posts_protobuf_with_the_configured_headers(endpoint: HttpBackend) -> None:
+    assert _send_once(HttpSender(f"{endpoint.url}/v1/traces", [("X-Tenant", "acme")]), "a") == 0
+    [request] = endpoint.requests()
     assert (request.path, request.headers["content-type"]) == ("/v1/traces", "application/x-protobuf")
     assert request.headers["x-tenant"] == "acme"
-    assert span_names(ExportTraceServiceRequest.FromString(request.body)) == ["a"]
+    assert [span.name for span in decode_request(ExportTraceServiceRequest.FromString(request.body))] == ["a"]
 
 
-def test_http_sender_returns_the_count_a_partial_success_rejected(endpoint: ScriptedHttp) -> None:
-    answer = ExportTraceServiceResponse(partial_success=ExportTracePartialSuccess(rejected_spans=1))
-    endpoint.script.append(HttpAnswer(body=answer.SerializeToString()))
-    assert _send_once(HttpSender(endpoint.url("/v1/traces"), ()), "a", "b") == 1
+def test_http_sender_returns_the_count_a_partial_success_rejected(endpoint: HttpBackend, replies: deque[Reply]) -> None:
+    answer = _rejecting(1)
+    replies.append(Reply(200, answer.SerializeToString()))
+    assert _send_once(HttpSender(f"{endpoint.url}/v1/traces", ()), "a", "b") == 1
 
 
-def test_http_sender_takes_a_200_whose_body_is_not_a_response_as_delivered(endpoint: ScriptedHttp) -> None:
-    endpoint.script.append(HttpAnswer(body=b"\xff\xff not protobuf"))
-    assert _send_once(HttpSender(endpoint.url("/v1/traces"), ()), "a") == 0
+def test_http_sender_takes_a_200_whose_body_is_not_a_response_as_delivered(
+    endpoint: HttpBackend, replies: deque[Reply]
+) -> None:
+    replies.append(Reply(200, b"\xff\xff not protobuf"))
+    assert _send_once(HttpSender(f"{endpoint.url}/v1/traces", ()), "a") == 0
 
 
 @pytest.mark.parametrize(
     ("status", "retryable"), [(429, True), (502, True), (503, True), (504, True), (400, False), (500, False)]
 )
 def test_http_sender_fails_a_non_2xx_and_retries_only_what_the_spec_calls_transient(
-    endpoint: ScriptedHttp, status: int, retryable: bool
+    endpoint: HttpBackend, status: int, retryable: bool, replies: deque[Reply]
 ) -> None:
-    endpoint.script.append(HttpAnswer(status))
-    error = _failure(HttpSender(endpoint.url("/v1/traces"), ()))
+    replies.append(Reply(status, b""))
+    error = _failure(HttpSender(f"{endpoint.url}/v1/traces", ()))
     assert (str(error), error.retryable) == (f"HTTP {status}", retryable)
 
 
-def test_http_sender_passes_on_the_servers_retry_after(endpoint: ScriptedHttp) -> None:
-    endpoint.script.append(HttpAnswer(503, {"Retry-After": "3"}))
-    assert _failure(HttpSender(endpoint.url("/v1/traces"), ())).retry_after == 3.0
+def test_http_sender_passes_on_the_servers_retry_after(endpoint: HttpBackend, replies: deque[Reply]) -> None:
+    replies.append(Reply(503, b"", {"Retry-After": "3"}))
+    assert _failure(HttpSender(f"{endpoint.url}/v1/traces", ())).retry_after == 3.0
 
 
 def test_http_sender_to_a_refused_port_fails_retryable() -> None:
@@ -202,10 +221,10 @@ def test_http_sender_to_a_refused_port_fails_retryable() -> None:
 
 
 def test_http_sender_gives_up_at_its_timeout_on_an_endpoint_that_does_not_answer_retryable(
-    endpoint: ScriptedHttp,
+    endpoint: HttpBackend,
 ) -> None:
-    endpoint.hold()
-    error = _failure(HttpSender(endpoint.url("/v1/traces"), ()), timeout=0.2)
+    endpoint.mode = "hang"
+    error = _failure(HttpSender(f"{endpoint.url}/v1/traces", ()), timeout=0.2)
     assert "timed out" in str(error)
     assert error.retryable
 
@@ -214,74 +233,74 @@ def test_http_sender_gives_up_at_its_timeout_on_an_endpoint_that_does_not_answer
 
 
 def test_a_full_batch_goes_out_without_waiting_for_the_delay(
-    start_exporter: StartExporter, collector: ScriptedTraceService
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver
 ) -> None:
     exporter = start_exporter(batch_size=4, delay=60.0)
     _end(exporter, "a", "b", "c", "d")
-    wait_for(lambda: collector.received() == [["a", "b", "c", "d"]], timeout=10, what="the full batch")
+    wait_for(lambda: _names(collector) == ["a", "b", "c", "d"], timeout=10, what="the full batch")
+    assert _attempts(collector) == [4]
 
 
 def test_fewer_spans_than_a_batch_go_out_after_the_delay(
-    start_exporter: StartExporter, collector: ScriptedTraceService
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver
 ) -> None:
     exporter = start_exporter(batch_size=8, delay=0.2)
     _end(exporter, "a", "b")
-    wait_for(lambda: collector.received() == [["a", "b"]], timeout=10, what="the partial batch after the delay")
+    wait_for(lambda: _names(collector) == ["a", "b"], timeout=10, what="the partial batch after the delay")
 
 
 def test_flush_sends_everything_queued_in_batches_of_at_most_the_batch_size(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops
 ) -> None:
     exporter = start_exporter(batch_size=4, delay=60.0)
     names = [f"s{n}" for n in range(10)]
     _end(exporter, *names)
     assert exporter.force_flush(10)
-    batches = collector.received()
-    assert [name for batch in batches for name in batch] == names
-    assert max(len(batch) for batch in batches) <= 4
+    assert _names(collector) == names
+    assert max(_attempts(collector)) <= 4
     assert drops == []
 
 
 def test_spans_beyond_a_full_queue_are_dropped_and_counted_as_queue_full(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops
 ) -> None:
     exporter = start_exporter(max_queue=4, batch_size=1)
-    collector.hold()
+    collector.mode = "hang"
     _end(exporter, "in-flight")
-    wait_for(lambda: len(collector.received()) == 1, timeout=10, what="the first export held by the collector")
+    wait_for(lambda: len(_attempts(collector)) == 1, timeout=10, what="the first export held by the collector")
     _end(exporter, "q1", "q2", "q3", "q4", "over1", "over2")
     assert drops == [(1, "queue_full"), (1, "queue_full")]
-    collector.release()
+    collector.mode = "ok"
     assert exporter.force_flush(10)
-    assert [name for batch in collector.received() for name in batch] == ["in-flight", "q1", "q2", "q3", "q4"]
+    assert _names(collector) == ["in-flight", "q1", "q2", "q3", "q4"]
 
 
 def test_a_transient_failure_is_retried_until_the_batch_arrives(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops, script: Script
 ) -> None:
-    collector.script.append(grpc.StatusCode.UNAVAILABLE)
+    script.append(grpc.StatusCode.UNAVAILABLE)
     exporter = start_exporter()
     _end(exporter, "a")
     assert exporter.force_flush(10)
-    assert collector.received() == [["a"], ["a"]]
+    assert (_attempts(collector), _names(collector)) == ([1, 1], ["a"])
     assert drops == []
 
 
 def test_a_permanent_failure_drops_the_batch_at_once_as_export_failed(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops, script: Script
 ) -> None:
-    collector.script.append(grpc.StatusCode.INVALID_ARGUMENT)
+    script.append(grpc.StatusCode.INVALID_ARGUMENT)
     exporter = start_exporter()
     _end(exporter, "a", "b")
     assert exporter.force_flush(10)
-    assert collector.received() == [["a", "b"]]
+    assert (_attempts(collector), _names(collector)) == ([2], [])
     assert drops == [(2, "export_failed")]
 
 
 def test_spans_the_collector_rejects_are_counted_as_rejected(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops, script: Script
 ) -> None:
-    collector.script.append(1)
+    script.append(_rejecting(1))
     exporter = start_exporter()
     _end(exporter, "a", "b", "c")
     assert exporter.force_flush(10)
@@ -289,19 +308,19 @@ def test_spans_the_collector_rejects_are_counted_as_rejected(
 
 
 def test_a_batch_over_the_request_limit_is_split_and_a_span_too_large_alone_is_dropped(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops
 ) -> None:
     exporter = start_exporter(batch_size=3)
     _end(exporter, "small-1")
     _end(exporter, "huge", attributes={"blob": "x" * (MAX_REQUEST_BYTES + 1)})
     _end(exporter, "small-2")
     assert exporter.force_flush(10)
-    assert collector.received() == [["small-1"], ["small-2"]]
+    assert (_attempts(collector), _names(collector)) == ([1, 1], ["small-1", "small-2"])
     assert drops == [(1, "too_large")]
 
 
 def test_a_sender_that_raises_costs_its_batch_not_the_export_thread(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops
 ) -> None:
     class Broken:
         """A Sender with a bug on its first send: anything but SendError."""
@@ -325,16 +344,16 @@ def test_a_sender_that_raises_costs_its_batch_not_the_export_thread(
     _end(exporter, "kept")
     assert exporter.force_flush(10)
     assert drops == [(1, "export_failed")]
-    assert collector.received() == [["kept"]]
+    assert _names(collector) == ["kept"]
 
 
 def test_shutdown_exports_what_is_queued_first(
-    start_exporter: StartExporter, collector: ScriptedTraceService, drops: Drops
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, drops: Drops
 ) -> None:
     exporter = start_exporter()
     _end(exporter, "a", "b")
     assert exporter.shutdown(5)
-    assert collector.received() == [["a", "b"]]
+    assert _names(collector) == ["a", "b"]
     assert drops == []
 
 
@@ -351,24 +370,24 @@ def test_shutdown_tries_each_batch_once_against_a_dead_collector_and_counts_it(
 
 
 def test_shutdown_returns_at_its_bound_while_the_collector_hangs_and_says_what_it_left(
-    start_exporter: StartExporter, collector: ScriptedTraceService, caplog: pytest.LogCaptureFixture
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     exporter = start_exporter(batch_size=1, timeout=30.0)
-    collector.hold()
+    collector.mode = "hang"
     _end(exporter, "in-flight")
-    wait_for(lambda: len(collector.received()) == 1, timeout=10, what="the export held by the collector")
+    wait_for(lambda: len(_attempts(collector)) == 1, timeout=10, what="the export held by the collector")
     _end(exporter, "left-1", "left-2")
     assert not exporter.shutdown(0.3)
     assert "span export did not finish within 0.3 s; 2 queued spans are dropped" in caplog.text
 
 
 def test_export_failures_get_one_line_per_interval(
-    start_exporter: StartExporter, collector: ScriptedTraceService, caplog: pytest.LogCaptureFixture
+    start_exporter: StartExporter, collector: OtlpGrpcReceiver, caplog: pytest.LogCaptureFixture, script: Script
 ) -> None:
     now = [0.0]
     exporter = start_exporter(failure_lines=LineThrottle(60.0, clock=lambda: now[0]))
     caplog.set_level(logging.WARNING, "svc.export")
-    collector.script.extend([grpc.StatusCode.INVALID_ARGUMENT] * 3)
+    script.extend([grpc.StatusCode.INVALID_ARGUMENT] * 3)
     for name, at in (("first", 0.0), ("within", 59.0), ("next", 60.0)):
         now[0] = at
         _end(exporter, name)

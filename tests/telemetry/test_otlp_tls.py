@@ -1,6 +1,6 @@
 """OTLP over TLS: svc's own senders honour OTEL_EXPORTER_OTLP_CERTIFICATE (and the client pair, for mTLS), as the
-SDK's exporters did. Real grpcio and HTTPS peers (tests/telemetry/loopback.py) with a CA made by the openssl command
-line."""
+SDK's exporters did. The harness's fake backends over TLS (a grpcio server and an HTTPS one) with a CA made by the
+openssl command line."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import sampling
 
-from harness.otlp_receivers import GRPC_SERVICE
+from harness.http_backend import HttpBackend
+from harness.otlp_receivers import OtlpGrpcReceiver, decode_request
 from svc.export import BatchExporter, GrpcSender, HttpSender, Tls
 from svc.spans import Recorder
 from tests.peers.binaries import require_peer
-from tests.telemetry.loopback import ScriptedHttp, ScriptedTraceService, span_names
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -43,7 +43,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def receiver(pki: Path, request: pytest.FixtureRequest) -> Iterator[ScriptedTraceService]:
+def receiver(pki: Path, request: pytest.FixtureRequest) -> Iterator[OtlpGrpcReceiver]:
     """A gRPC TraceService over TLS; with the parameter True, it demands a client certificate signed by the CA."""
     mutual: bool = getattr(request, "param", False)
     credentials = grpc.ssl_server_credentials(
@@ -51,15 +51,15 @@ def receiver(pki: Path, request: pytest.FixtureRequest) -> Iterator[ScriptedTrac
         root_certificates=(pki / "ca.pem").read_bytes() if mutual else None,
         require_client_auth=mutual,
     )
-    with ScriptedTraceService(credentials) as running:
+    with OtlpGrpcReceiver(credentials=credentials) as running:
         yield running
 
 
-def _spans(receiver: ScriptedTraceService) -> int:
-    return sum(len(names) for names in receiver.received())
+def _spans(receiver: OtlpGrpcReceiver) -> int:
+    return len(receiver.all_spans())
 
 
-def _export(receiver: ScriptedTraceService, tls: Tls) -> list[str]:
+def _export(receiver: OtlpGrpcReceiver, tls: Tls) -> list[str]:
     """Export three spans to the receiver; the drop reasons (empty when all arrived)."""
     drops: list[str] = []
     sender = GrpcSender(f"https://127.0.0.1:{receiver.port}", (), tls)
@@ -74,20 +74,18 @@ def _export(receiver: ScriptedTraceService, tls: Tls) -> list[str]:
     return drops
 
 
-def test_spans_reach_a_collector_whose_certificate_the_given_ca_signed(
-    receiver: ScriptedTraceService, pki: Path
-) -> None:
+def test_spans_reach_a_collector_whose_certificate_the_given_ca_signed(receiver: OtlpGrpcReceiver, pki: Path) -> None:
     assert _export(receiver, Tls(ca_file=str(pki / "ca.pem"))) == []
     assert _spans(receiver) == 3
 
 
-def test_without_the_ca_the_collectors_certificate_is_refused_and_counted(receiver: ScriptedTraceService) -> None:
+def test_without_the_ca_the_collectors_certificate_is_refused_and_counted(receiver: OtlpGrpcReceiver) -> None:
     assert _export(receiver, Tls()) == ["export_failed"] * 3
     assert _spans(receiver) == 0
 
 
 @pytest.mark.parametrize("receiver", [True], indirect=True)
-def test_mutual_tls_presents_the_client_certificate(receiver: ScriptedTraceService, pki: Path) -> None:
+def test_mutual_tls_presents_the_client_certificate(receiver: OtlpGrpcReceiver, pki: Path) -> None:
     tls = Tls(str(pki / "ca.pem"), str(pki / "client.pem"), str(pki / "client.key"))
     assert _export(receiver, tls) == []
     assert _spans(receiver) == 3
@@ -96,9 +94,9 @@ def test_mutual_tls_presents_the_client_certificate(receiver: ScriptedTraceServi
 def test_otlp_http_over_https_trusts_the_given_ca(pki: Path) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki / "server.pem", pki / "server.key")
-    with ScriptedHttp(context) as endpoint:
+    with HttpBackend(tls=context) as endpoint:
         drops: list[str] = []
-        sender = HttpSender(endpoint.url("/v1/traces"), (), Tls(str(pki / "ca.pem")))
+        sender = HttpSender(f"{endpoint.url}/v1/traces", (), Tls(str(pki / "ca.pem")))
         exporter = BatchExporter(
             sender, lambda n, why: drops.append(why), max_queue=8, batch_size=8, delay=60, timeout=5
         )
@@ -106,6 +104,8 @@ def test_otlp_http_over_https_trusts_the_given_ca(pki: Path) -> None:
         tracer.start_span("over-https").end()
         assert exporter.force_flush(10)
         exporter.shutdown(1)
-        received = [span_names(ExportTraceServiceRequest.FromString(r.body)) for r in endpoint.requests]
+        received = [
+            [s.name for s in decode_request(ExportTraceServiceRequest.FromString(r.body))] for r in endpoint.requests()
+        ]
     assert drops == []
     assert received == [["over-https"]]

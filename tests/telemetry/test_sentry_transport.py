@@ -4,18 +4,15 @@ every loss (rate limits as Sentry sends them, a full queue, a refused connection
 from __future__ import annotations
 
 import gzip
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from sentry_sdk.envelope import Envelope
 
+from harness.backends import RefusingPort
+from harness.http_backend import HttpBackend, Reply
 from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport, envelope_endpoint
 from tests.support.polling import wait_for
-from tests.telemetry.loopback import ScriptedHttp
-from tests.telemetry.receivers import RefusingPort
 
 
 class _Ingest(HttpBackend):
@@ -129,7 +126,7 @@ def test_events_beyond_the_queue_are_counted_as_queue_full(
     for n in range(1, QUEUE_SIZE + 11):
         transport.capture_envelope(_event(n))
     assert _lost(losses) == {"queue_full": 10}
-    ingest.release.set()
+    ingest.release()
     transport.flush(10)
     assert ingest.posts == QUEUE_SIZE + 1
 
@@ -204,10 +201,10 @@ def test_events_the_client_drops_itself_are_counted_under_its_reason_and_other_c
 
 
 def test_an_event_arrives_gzipped_at_the_dsns_envelope_url_with_its_auth(start_transport: StartTransport) -> None:
-    with ScriptedHttp() as endpoint:
-        transport = start_transport(f"http://public@127.0.0.1:{endpoint.port}/7")
+    with HttpBackend() as endpoint:
+        transport = start_transport(f"http://public@{endpoint.host}:{endpoint.port}/7")
         _send(transport, 1)
-        [request] = endpoint.requests
+        [request] = endpoint.requests()
     assert request.path == "/api/7/envelope/"
     assert request.headers["x-sentry-auth"].startswith("Sentry sentry_key=public, sentry_version=7")
     assert request.headers["content-encoding"] == "gzip"

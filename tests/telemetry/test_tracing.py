@@ -3,19 +3,18 @@ the resource they carry, the sampler named, and a shutdown that flushes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import TracerProvider
 
+from harness.backends import RefusingPort
+from harness.http_backend import HttpBackend
+from harness.otlp_receivers import OtlpGrpcReceiver, decode_request
 from svc.buildinfo import BuildInfo
 from svc.config import Config
 from svc.tracing import build_tracer_provider, make_sampler, shutdown_tracing
-from tests.telemetry.loopback import ScriptedHttp, ScriptedTraceService, span_names
-from tests.telemetry.receivers import RefusingPort
 
 BUILD = BuildInfo(version="1.2.3", commit=None, commit_time=None, dirty=None)
 Drops = list[tuple[int, str]]
@@ -24,12 +23,6 @@ Drops = list[tuple[int, str]]
 @pytest.fixture
 def drops() -> Drops:
     return []
-
-
-@pytest.fixture
-def endpoint() -> Iterator[ScriptedHttp]:
-    with ScriptedHttp() as running:
-        yield running
 
 
 def _provider(env: dict[str, str], drops: Drops, memory: InMemorySpanExporter | None = None) -> TracerProvider:
@@ -44,24 +37,24 @@ def _one_span_then_shutdown(provider: TracerProvider, name: str = "unit") -> Non
 
 
 def test_grpc_spans_go_to_the_endpoint(drops: Drops) -> None:
-    with ScriptedTraceService() as collector:
+    with OtlpGrpcReceiver() as collector:
         _one_span_then_shutdown(_provider({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}, drops))
-        assert collector.received() == [["unit"]]
+        assert [span.name for span in collector.all_spans()] == ["unit"]
     assert drops == []
 
 
-def test_http_spans_go_to_the_base_endpoint_plus_the_traces_path(endpoint: ScriptedHttp, drops: Drops) -> None:
-    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint.url("/")}
+def test_http_spans_go_to_the_base_endpoint_plus_the_traces_path(endpoint: HttpBackend, drops: Drops) -> None:
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": f"{endpoint.url}/"}
     _one_span_then_shutdown(_provider(env, drops))
-    [request] = endpoint.requests
+    [request] = endpoint.requests()
     assert request.path == "/v1/traces"
-    assert span_names(ExportTraceServiceRequest.FromString(request.body)) == ["unit"]
+    assert [span.name for span in decode_request(ExportTraceServiceRequest.FromString(request.body))] == ["unit"]
 
 
-def test_http_spans_go_to_a_traces_endpoint_as_it_is_given(endpoint: ScriptedHttp, drops: Drops) -> None:
-    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint.url("/t")}
+def test_http_spans_go_to_a_traces_endpoint_as_it_is_given(endpoint: HttpBackend, drops: Drops) -> None:
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{endpoint.url}/t"}
     _one_span_then_shutdown(_provider(env, drops))
-    assert [request.path for request in endpoint.requests] == ["/t"]
+    assert [request.path for request in endpoint.requests()] == ["/t"]
 
 
 def test_spans_that_cannot_be_exported_reach_on_drop(drops: Drops) -> None:
