@@ -24,8 +24,6 @@ EXEMPT = {
     "exchange": "the per-request record, through tests/service/test_middleware.py",
     "server_span": "the server span, through tests/service/test_middleware.py (span fields, name, status)",
     "access_log": "the access line, through tests/service/test_middleware.py and tests/service/test_logs.py",
-    "admin": "the admin listener's three routes, through the real service: /metrics in "
-    "tests/telemetry/test_metrics.py, /healthz in tests/service/test_health.py, /debug/profile in test_profiling.py",
     "pg_schema": "the schema's migrations on both stores are one behaviour: tests/service/test_schema.py",
     "sqlite_store": "run by tests/service/test_store.py's contract, and test_schema.py, "
     "tests/reliability/test_durability.py and test_disk_full.py",
