@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from svc.otlp import SpanData, encode_spans_bytes
 from svc.posting import KeepAlivePoster, PostFailedError
+from svc.throttle import LineThrottle
 
 __all__ = ["BatchExporter", "GrpcSender", "HttpSender", "OnDrop", "SendError", "Sender", "Tls"]
 
@@ -173,6 +174,7 @@ class BatchExporter:
         batch_size: int,
         delay: float,
         timeout: float,
+        failure_lines: LineThrottle | None = None,
     ) -> None:
         self._sender = sender
         self._on_drop = on_drop
@@ -185,7 +187,8 @@ class BatchExporter:
         self._stop = threading.Event()
         self._state = threading.Condition()
         self._busy = False
-        self._last_failure_log = -FAILURE_LOG_INTERVAL
+        # One failure line a minute, whatever the reason: a dead collector fails every batch.
+        self._failure_lines = failure_lines or LineThrottle(FAILURE_LOG_INTERVAL)
         self._jitter = random.Random()
         self._thread = threading.Thread(target=self._run, name="svc-span-export", daemon=True)
         self._thread.start()
@@ -280,7 +283,5 @@ class BatchExporter:
 
     def _failed(self, count: int, reason: str, cause: str) -> None:
         self._on_drop(count, reason)
-        now = time.monotonic()
-        if now - self._last_failure_log >= FAILURE_LOG_INTERVAL:
-            self._last_failure_log = now
+        if self._failure_lines.admit("span export"):
             log.warning("span export failed (%s): %s", reason, cause)

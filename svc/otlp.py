@@ -4,7 +4,7 @@ The SDK's encoder builds one protobuf object per span, attribute and value and t
 50 µs of Python per span on the export thread, holding the GIL the request path needs. This encoder writes
 the same wire bytes directly (about 5x faster): every message a field at a time, in field-number order, with
 the encodings of repeated keys and of the resource and scope cached. It reads only the properties the SDK's
-ReadableSpan makes public (svc.spans.RecordedSpan has the same ones), and tests/bench/test_otlp_encoding.py
+ReadableSpan makes public (svc.spans.RecordedSpan has the same ones), and tests/telemetry/test_otlp.py
 holds it byte for byte against the SDK's own encode_spans.
 """
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.sdk.trace import SpanProcessor
@@ -15,6 +14,7 @@ from svc.buildinfo import BuildInfo
 from svc.config import Config
 from svc.errors import ErrorReporter
 from svc.metrics import Metrics
+from svc.throttle import LineThrottle
 from svc.tracing import build_tracer_provider, shutdown_tracing
 
 __all__ = ["DropCounter", "Telemetry"]
@@ -25,23 +25,19 @@ log = logging.getLogger("svc.telemetry")
 class DropCounter:
     """Counts dropped telemetry by reason in a metric; logs a summary at most once per interval, never per item."""
 
-    def __init__(self, metrics: Metrics, signal: str, interval: float = 60.0) -> None:
+    def __init__(
+        self, metrics: Metrics, signal: str, interval: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._metric = metrics.dropped
         self._signal = signal
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._pending: dict[str, int] = {}
-        self._last_log = -interval
+        # Called from export threads and the request path: LineThrottle keeps the counts consistent under its lock.
+        self._lines = LineThrottle(interval, clock)
 
     def __call__(self, count: int, reason: str) -> None:
-        # Called from export threads: the lock keeps the pending counts and the log throttle consistent.
         self._metric.labels(self._signal, reason).inc(count)
-        with self._lock:
-            self._pending[reason] = self._pending.get(reason, 0) + count
-            now = time.monotonic()
-            if now - self._last_log < self._interval:
-                return
-            pending, self._pending, self._last_log = self._pending, {}, now
+        pending = self._lines.admit_parts(self._signal, reason, count)
+        if not pending:
+            return
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(pending.items()))
         log.warning("telemetry dropped: %d %s (%s)", sum(pending.values()), self._signal, reasons)
 

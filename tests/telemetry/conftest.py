@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.http_backend import HttpBackend, Reply
 from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.sentry_ingest import SentryReceiver
 from tests.support.service import ServiceThread, base_env, service_thread
@@ -21,6 +23,19 @@ def otlp() -> Iterator[OtlpGrpcReceiver]:
     """An OTLP/gRPC receiver that accepts everything."""
     with OtlpGrpcReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def replies() -> deque[Reply]:
+    """The answers `endpoint` gives, in turn; once they run out, a 200 with an empty body."""
+    return deque()
+
+
+@pytest.fixture
+def endpoint(replies: deque[Reply]) -> Iterator[HttpBackend]:
+    """An HTTP/1.1 fake backend answering each request with the next of `replies` (for one exporter at a time)."""
+    with HttpBackend(lambda _request: replies.popleft() if replies else Reply(200, b"")) as backend:
+        yield backend
 
 
 @pytest.fixture

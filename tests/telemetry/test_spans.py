@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
@@ -26,8 +24,8 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from svc.otlp import encode_spans_bytes
 from svc.spans import RecordedSpan, Recorder
+from tests.telemetry.sdk import assert_encodes_as_the_sdk, sdk_provider
 
 RESOURCE = Resource.create({"service.name": "svc"})
 SEED = 20261201
@@ -57,9 +55,7 @@ class _Kept:
 
 
 def _pair(sampler: sampling.Sampler = sampling.ALWAYS_ON) -> tuple[Any, InMemorySpanExporter, Any, _Kept]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=RESOURCE, sampler=sampler, id_generator=_Seeded())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider, memory = sdk_provider(RESOURCE, sampler=sampler, ids=_Seeded())
     kept = _Kept()
     recorder = Recorder(RESOURCE, sampler, [kept], id_source=random.Random(SEED))
     return provider.get_tracer("svc", "1.0"), memory, recorder.get_tracer("svc", "1.0"), kept
@@ -109,7 +105,7 @@ def test_recorded_spans_are_the_sdks_spans_field_for_field_and_on_the_wire(
     theirs: tuple[ReadableSpan, ...] = memory.get_finished_spans()
     assert [s.to_readable().attributes for s in kept.spans] == [s.attributes for s in theirs]
     assert [s.dropped_attributes for s in kept.spans] == [s.dropped_attributes for s in theirs]
-    assert encode_spans_bytes(kept.spans) == encode_spans(theirs).SerializeToString(deterministic=True)
+    assert_encodes_as_the_sdk(kept.spans, theirs)
 
 
 def test_the_attribute_limit_drops_the_oldest_as_the_sdk_does() -> None:
@@ -131,9 +127,7 @@ def test_an_exception_event_is_the_sdks() -> None:
         span = tracer.start_span("GET", start_time=1)
         span.record_exception(error, timestamp=5)
         span.end(9)
-    assert encode_spans_bytes(kept.spans) == encode_spans(memory.get_finished_spans()).SerializeToString(
-        deterministic=True
-    )
+    assert_encodes_as_the_sdk(kept.spans, memory.get_finished_spans())
 
 
 def test_unsampled_spans_are_not_recorded_and_carry_the_decision() -> None:
@@ -191,3 +185,60 @@ def test_a_root_span_carries_the_w3c_random_trace_id_flag_as_the_sdks_does() -> 
     assert ours == theirs
     assert ours.random_trace_id
     assert ours.sampled
+
+
+def test_the_event_limit_drops_the_oldest_as_the_sdk_does() -> None:
+    sdk, memory, ours, kept = _pair()
+    for tracer in (sdk, ours):
+        span = tracer.start_span("GET", start_time=1)
+        for n in range(130):
+            span.add_event(f"e{n}", timestamp=2 + n)
+        span.end(200)
+    (theirs,) = memory.get_finished_spans()
+    assert [e.name for e in kept.spans[0].events] == [e.name for e in theirs.events]
+    assert kept.spans[0].dropped_events == theirs.dropped_events == 2
+
+
+def test_an_ok_status_is_final_as_the_spec_says() -> None:
+    _, _, ours, kept = _pair()
+    span = ours.start_span("GET")
+    span.set_status(Status(StatusCode.OK))
+    span.set_status(Status(StatusCode.ERROR, "later"))
+    span.end()
+    assert kept.spans[0].status.status_code is StatusCode.OK
+
+
+def test_a_span_ended_twice_warns_and_reaches_the_sink_once(caplog: pytest.LogCaptureFixture) -> None:
+    _, _, ours, kept = _pair()
+    span = ours.start_span("GET")
+    span.end(5)
+    span.end(9)
+    assert "Calling end() on an ended span." in caplog.text
+    assert [s.end_time for s in kept.spans] == [5]
+
+
+def test_a_name_changed_after_end_stays_the_ended_name() -> None:
+    _, _, ours, kept = _pair()
+    span = ours.start_span("GET")
+    span.end()
+    span.update_name("GET /late")
+    assert kept.spans[0].name == "GET"
+
+
+class _RecordOnly(sampling.Sampler):
+    """A sampler deciding RECORD_ONLY for every span (the SDK ships none)."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> sampling.SamplingResult:
+        return sampling.SamplingResult(sampling.Decision.RECORD_ONLY)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
+
+
+def test_a_record_only_span_records_but_never_reaches_the_sinks() -> None:
+    _, _, ours, kept = _pair(_RecordOnly())
+    span = ours.start_span("GET")
+    assert span.is_recording()
+    assert not span.get_span_context().trace_flags.sampled
+    span.end()
+    assert kept.spans == []

@@ -34,6 +34,17 @@ class Exported:
         return span
 
 
+def _served(
+    client: httpx.Client, otlp: OtlpGrpcReceiver, url: str, status: int, headers: dict[str, str] | None = None
+) -> tuple[TraceResponse, ReceivedSpan]:
+    """GET url expecting status: the response's traceresponse ids and the server span they name, once exported."""
+    response = client.get(url, headers=headers)
+    assert response.status_code == status
+    ids = trace_response(response)
+    [span] = otlp.spans(trace_id=ids.trace_id, where=lambda s: s.kind == "SERVER")
+    return ids, span
+
+
 SLUG = "span-test"
 LINK_URL = "https://example.com/very-private-target"
 
@@ -195,23 +206,15 @@ def test_unsampled_incoming_traceparent_is_honoured_and_not_exported(
 def test_unusable_or_partial_propagation_headers_start_a_new_root_trace(
     traced: ServiceThread, otlp: OtlpGrpcReceiver, client: httpx.Client, headers: dict[str, str]
 ) -> None:
-    response = client.get(f"{traced.url}/version", headers=headers)
-    assert response.status_code == 200
-    ids = trace_response(response)
-
-    [span] = otlp.spans("GET /version", trace_id=ids.trace_id)
+    _, span = _served(client, otlp, f"{traced.url}/version", 200, headers)
     assert span.parent_span_id == ""
 
 
 def test_traceresponse_header_names_the_exported_server_span(
     traced: ServiceThread, otlp: OtlpGrpcReceiver, client: httpx.Client
 ) -> None:
-    response = client.get(f"{traced.url}/links/no-such-slug")
-    assert response.status_code == 404
-    ids = trace_response(response)
+    ids, span = _served(client, otlp, f"{traced.url}/links/no-such-slug", 404)
     assert ids.sampled
-
-    [span] = otlp.spans(trace_id=ids.trace_id, where=lambda s: s.kind == "SERVER")
     assert (span.name, span.span_id) == ("GET /links/{slug}", ids.span_id)
     assert span.attributes["http.response.status_code"] == 404
     assert span.status == "UNSET"  # a 4xx is the client's error, not the server's
@@ -220,11 +223,8 @@ def test_traceresponse_header_names_the_exported_server_span(
 def test_unhandled_error_marks_the_server_span_as_error_with_an_exception_event(
     traced: ServiceThread, otlp: OtlpGrpcReceiver, client: httpx.Client
 ) -> None:
-    response = client.get(f"{traced.url}/fault")
-    assert response.status_code == 500
-    ids = trace_response(response)
-
-    [span] = otlp.spans("GET /fault", trace_id=ids.trace_id)
+    _, span = _served(client, otlp, f"{traced.url}/fault", 500)
+    assert span.name == "GET /fault"
     assert span.status == "ERROR"
     assert span.attributes["http.response.status_code"] == 500
     assert span.attributes["error.type"] == "500"

@@ -1,4 +1,4 @@
-"""svc.otlp's direct encoder decodes to exactly what the SDK's encode_spans builds, for every kind of span."""
+"""svc.otlp's direct encoder (svc/otlp.py) writes exactly what the SDK's encode_spans builds, for every kind of span."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import (
     Link,
@@ -26,22 +24,17 @@ from opentelemetry.trace import (
 from opentelemetry.trace.span import TraceState
 
 from svc.otlp import encode_spans_bytes
+from tests.telemetry.sdk import assert_encodes_as_the_sdk, sdk_provider
 
 RESOURCE = Resource.create({"service.name": "svc", "service.version": "1.2.3", "deployment.environment.name": "t"})
 
 
 def _provider(resource: Resource = RESOURCE) -> tuple[TracerProvider, InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_attributes=8, max_events=2, max_links=2))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    return provider, memory
+    return sdk_provider(resource, limits=SpanLimits(max_attributes=8, max_events=2, max_links=2))
 
 
 def _same(spans: tuple[ReadableSpan, ...] | list[ReadableSpan]) -> None:
-    ours = ExportTraceServiceRequest.FromString(encode_spans_bytes(spans))
-    assert ours == encode_spans(spans)
-    # Same bytes too (both write fields in field-number order), so receivers see no difference at all.
-    assert encode_spans_bytes(spans) == encode_spans(spans).SerializeToString(deterministic=True)
+    assert_encodes_as_the_sdk(spans, spans)
 
 
 def test_svc_request_spans_encode_identically() -> None:
