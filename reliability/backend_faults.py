@@ -31,6 +31,7 @@ import httpx
 from harness.backends import FAULT_MODES, Mode
 from harness.otlp_receivers import otlp_receiver
 from harness.sentry_ingest import SentryReceiver
+from harness.service import base_env, service_process
 from reliability.load import Call, Outcome, run_load, summarize
 from reliability.report import (
     RESULTS_DIR,
@@ -44,7 +45,6 @@ from reliability.report import (
 from svc.sentry_transport import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE
-from tests.support.service import base_env, service_process
 
 __all__ = ["FaultReport", "fault_case", "main", "scrape_dropped"]
 

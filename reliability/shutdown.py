@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.service import base_env, service_process
 from reliability.load import Call, Outcome, closed_loop_capacity, run_load, summarize, wrk_capacity
 from reliability.report import (
     RESULTS_DIR,
@@ -39,7 +40,6 @@ from reliability.report import (
     results_dir,
     write_result,
 )
-from tests.support.service import base_env, service_process
 
 __all__ = ["ShutdownReport", "main", "shutdown_under_load"]
 

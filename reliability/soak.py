@@ -39,6 +39,7 @@ import httpx
 from harness.backends import Mode
 from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.sentry_ingest import SentryReceiver
+from harness.service import ServiceProcess, base_env, service_process
 from reliability.backend_faults import scrape_dropped
 from reliability.load import Call, Outcome, run_load, summarize
 from reliability.report import (
@@ -50,7 +51,6 @@ from reliability.report import (
     rss_bytes,
     write_result,
 )
-from tests.support.service import ServiceProcess, base_env, service_process
 
 __all__ = ["main", "soak"]
 

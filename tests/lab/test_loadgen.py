@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from harness.http_backend import Reply, ScriptedServer
+from harness.service import base_env, service_process
 from svc.config import Config
 from svc.main import openapi_document
-from tests.support.service import base_env, service_process
 
 from .files import DEPLOY, load_script
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
+from harness.service import base_env
 from tests.peers.jaeger import JaegerPeer
-from tests.support.service import base_env
 
 
 def traced_env(tmp_path: Path, jaeger: JaegerPeer, protocol: str = "grpc", **overrides: str) -> dict[str, str]:

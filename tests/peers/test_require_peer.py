@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.binaries import find_peer, read_env_file, require_peer
+from harness.peers import find_peer, read_env_file
+from tests.peers.binaries import require_peer
 
 
 def test_missing_peer_skips_with_the_installer_hint_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.service import REPO, base_env, service_process
 from svc.config import markdown_table
-from tests.support.service import REPO, base_env, service_process
 
 START = "<!-- env-table:start -->"
 END = "<!-- env-table:end -->"

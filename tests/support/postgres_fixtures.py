@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.postgres import PostgresCluster
 from svc.config import Config
 from tests.peers.binaries import peer
-from tests.support.postgres import PostgresCluster
 
 __all__ = ["STORES", "postgres_cluster", "postgres_url", "store_config", "store_env"]
 

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families as parse_cla
 from prometheus_client.samples import Sample
 
 from harness.otlp_receivers import OtlpReceiver, ReceivedSpan
-from tests.support.polling import wait_for
-from tests.support.service import ServiceThread
+from harness.polling import wait_for
+from harness.service import ServiceThread
 
 __all__ = [
     "OPENMETRICS",

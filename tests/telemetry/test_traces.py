@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from harness.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
+from harness.postgres import PostgresCluster
+from harness.service import ServiceThread, base_env, service_thread
 from svc.buildinfo import read_build_info
-from tests.support.postgres import PostgresCluster
-from tests.support.service import ServiceThread, base_env, service_thread
 from tests.telemetry.support import TraceResponse, flush_spans, trace_response
 
 

@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 
+from harness.polling import wait_for
 from svc.main import run
-from tests.support.polling import wait_for
 
-__all__ = ["ServiceProcess", "ServiceThread", "log_lines", "service_process", "service_thread"]
+__all__ = ["REPO", "ServiceProcess", "ServiceThread", "base_env", "log_lines", "service_process", "service_thread"]
 
-REPO = Path(__file__).resolve().parents[2]
+# The checkout `python -m svc` runs in (harness/ sits at its root).
+REPO = Path(__file__).resolve().parents[1]
 
 
 class _Buffer(io.StringIO):

@@ -1,4 +1,4 @@
-"""Polling with a deadline: tests wait for a condition, never sleep and hope."""
+"""Polling with a deadline: wait for a condition, never sleep and hope."""
 
 from __future__ import annotations
 

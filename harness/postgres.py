@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.support.polling import wait_for
+from harness.polling import wait_for
 
 __all__ = ["PostgresCluster", "hold_table_lock", "run_sql"]
 
