@@ -17,13 +17,11 @@ from typing import Any
 
 import httpx
 
+from harness.checkout import REPO
 from harness.polling import wait_for
 from svc.main import run
 
 __all__ = ["REPO", "ServiceProcess", "ServiceThread", "base_env", "log_lines", "service_process", "service_thread"]
-
-# The checkout `python -m svc` runs in (harness/ sits at its root).
-REPO = Path(__file__).resolve().parents[1]
 
 
 class _Buffer(io.StringIO):

@@ -30,18 +30,11 @@ import httpx
 
 from harness.backends import FAULT_MODES, Mode
 from harness.otlp_receivers import otlp_receiver
+from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import base_env, service_process
 from reliability.load import Call, Outcome, run_load, summarize
-from reliability.report import (
-    RESULTS_DIR,
-    add_results_arguments,
-    environment,
-    markdown_table,
-    results_dir,
-    rss_bytes,
-    write_result,
-)
+from reliability.report import RESULTS_DIR, rss_bytes
 from svc.sentry_transport import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE

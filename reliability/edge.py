@@ -28,9 +28,10 @@ from typing import Any
 import httpx
 
 from bench.harness import SLUG, build_go, seed_database
+from harness.results import environment, markdown_table, write_result
 from reliability.hostile import Answer, big_head, get, hammer, many_headers, slowloris
 from reliability.load import HARD_MAX_REQUESTS, Call, run_load
-from reliability.report import environment, markdown_table, write_result
+from reliability.report import RESULTS_DIR
 
 __all__ = ["Target", "main", "shutdown_round", "start_go", "start_svc"]
 
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results directory (default reliability/results)")
     args = parser.parse_args(argv)
     load_before = round(os.getloadavg()[0], 2)
-    kwargs = {"out_dir": args.out} if args.out else {}
+    out_dir = args.out or RESULTS_DIR
     if args.throughput:
         if args.before is None:
             parser.error("--throughput needs --before")
@@ -432,14 +433,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             + f"\n\nCPU per request, after/before: **{ab['cpu_ratio_after_before']}**\n"
         )
-        paths = write_result("edge-throughput", {"environment": env, **ab}, text, **kwargs)
+        paths = write_result("edge-throughput", {"environment": env, **ab}, text, out_dir)
         print(f"{ab}\nwrote {paths[0]} and {paths[1]}")
         return 0
     with tempfile.TemporaryDirectory(prefix="svc-edge-") as tmp:
         go = None if args.no_go else build_go(Path(tmp))
         data = run_all(args.before, go, args.rounds, Path(tmp))
     env = environment(load_before)
-    json_path, md_path = write_result("edge", {"environment": env, "targets": data}, _markdown(data, env), **kwargs)
+    json_path, md_path = write_result("edge", {"environment": env, "targets": data}, _markdown(data, env), out_dir)
     print(f"wrote {json_path} and {md_path}")
     return 0
 

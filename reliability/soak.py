@@ -38,19 +38,12 @@ import httpx
 
 from harness.backends import Mode
 from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import ServiceProcess, base_env, service_process
 from reliability.backend_faults import scrape_dropped
 from reliability.load import Call, Outcome, run_load, summarize
-from reliability.report import (
-    RESULTS_DIR,
-    add_results_arguments,
-    environment,
-    markdown_table,
-    results_dir,
-    rss_bytes,
-    write_result,
-)
+from reliability.report import RESULTS_DIR, rss_bytes
 
 __all__ = ["main", "soak"]
 
