@@ -28,9 +28,10 @@ from typing import Any
 import httpx
 
 from bench.harness import SLUG, build_go, seed_database
+from harness.mix import Call
 from harness.results import environment, markdown_table, write_result
 from reliability.hostile import Answer, big_head, get, hammer, many_headers, slowloris
-from reliability.load import HARD_MAX_REQUESTS, Call, run_load
+from reliability.load import HARD_MAX_REQUESTS, run_load
 from reliability.report import RESULTS_DIR
 
 __all__ = ["Target", "main", "shutdown_round", "start_go", "start_svc"]

@@ -29,10 +29,11 @@ from typing import Any
 
 import httpx
 
+from harness.mix import Call
 from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.service import base_env, service_process
-from reliability.load import Call, Outcome, closed_loop_capacity, run_load, summarize, wrk_capacity
+from reliability.load import Outcome, closed_loop_capacity, run_load, summarize, wrk_capacity
 from reliability.report import RESULTS_DIR
 
 __all__ = ["ShutdownReport", "main", "shutdown_under_load"]

@@ -86,7 +86,7 @@ def test_each_request_is_a_client_span_whose_context_travels_in_traceparent(
     tracer, exporter = spans
     with ScriptedServer(lambda r: Reply(404, {"title": "Not Found"})) as server:
         status, _ = loadgen.send(
-            server.url, loadgen.Call("missing", "GET", "/links/{slug}", "/links/missing-1"), tracer
+            server.url, loadgen.Call("GET", "/links/missing-1", route="/links/{slug}", op="missing"), tracer
         )
     (span,) = exporter.get_finished_spans()
     (request,) = server.requests()
@@ -103,7 +103,7 @@ def test_each_request_is_a_client_span_whose_context_travels_in_traceparent(
 
 def _one_span(loadgen: ModuleType, tracer: Tracer, exporter: InMemorySpanExporter, status: int) -> ReadableSpan:
     with ScriptedServer(lambda r: Reply(status, {})) as server:
-        loadgen.send(server.url, loadgen.Call("fault", "GET", "/fault", "/fault?tag=t"), tracer)
+        loadgen.send(server.url, loadgen.Call("GET", "/fault?tag=t", route="/fault", op="fault"), tracer)
     return exporter.get_finished_spans()[-1]
 
 
@@ -119,7 +119,7 @@ def test_no_answer_is_an_error_span_not_a_crash(
     loadgen: ModuleType, spans: tuple[Tracer, InMemorySpanExporter]
 ) -> None:
     tracer, exporter = spans
-    status, _ = loadgen.send("http://127.0.0.1:9", loadgen.Call("list", "GET", "/links", "/links"), tracer)
+    status, _ = loadgen.send("http://127.0.0.1:9", loadgen.Call("GET", "/links", route="/links", op="list"), tracer)
     assert status == 0
     assert exporter.get_finished_spans()[0].status.status_code is StatusCode.ERROR
 

@@ -12,8 +12,9 @@ import pytest
 from harness.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
 from harness.postgres import PostgresCluster
 from harness.service import ServiceThread, base_env, service_thread
+from harness.traceresponse import TraceResponse
 from svc.buildinfo import read_build_info
-from tests.telemetry.support import TraceResponse, flush_spans, trace_response
+from tests.telemetry.support import flush_spans, trace_response
 
 
 @dataclass
