@@ -56,13 +56,6 @@ def test_a_bad_mix_is_an_error_not_ignored(loadgen: ModuleType, raw: str) -> Non
         loadgen.parse_mix(raw)
 
 
-def test_pick_follows_the_weights(loadgen: ModuleType) -> None:
-    rng = random.Random(7)
-    picks = [loadgen.pick({"create": 3, "fault": 1, "slow": 0}, rng) for _ in range(4000)]
-    assert "slow" not in picks
-    assert 0.7 < picks.count("create") / len(picks) < 0.8
-
-
 def test_every_planned_request_targets_a_route_svc_documents(loadgen: ModuleType, tmp_path: Path) -> None:
     # Span names are route templates, and those templates are the paths in svc's own OpenAPI document.
     config = Config.from_env(base_env(tmp_path, FAULTS_ENABLED="true").get)
