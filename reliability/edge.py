@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ import httpx
 
 from bench.harness import SLUG, build_go, seed_database
 from harness.mix import Call
+from harness.polling import wait_for
+from harness.process import ServerProcess, server_process, wait_started
 from harness.results import environment, markdown_table, write_result
 from reliability.hostile import Answer, big_head, get, hammer, many_headers, slowloris
 from reliability.load import HARD_MAX_REQUESTS, run_load
@@ -47,12 +49,16 @@ class Target:
     name: str
     port: int
     probe_path: str
-    proc: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
+    server: ServerProcess
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        """The server's process."""
+        return self.server.proc
 
     def text(self) -> str:
         """Everything it printed so far."""
-        return "".join(self.output)
+        return self.server.text()
 
 
 @contextmanager
@@ -62,41 +68,11 @@ def _started(
     nofile = env.pop("_NOFILE", None)
     if nofile is not None:  # the shell lowers its own fd limit, then becomes the server (same pid for signals)
         argv = ["sh", "-c", f'ulimit -n {int(nofile)} && exec "$@"', "sh", *argv]
-    proc = subprocess.Popen(
-        argv,
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    target = Target(name, 0, probe, proc)
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            target.output.append(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and proc.poll() is None:
-            port = find_port(target.text())
-            if port:
-                target.port = port
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{name} did not start:\n{target.text()[-2000:]}")
-        while httpx.get(f"http://127.0.0.1:{target.port}{probe}", timeout=2).status_code != 200:
-            time.sleep(0.05)
+    with server_process(argv, env, cwd) as server:
+        port = wait_started(lambda: find_port(server.text()), server.running, server.text, 20, f"{name} listening")
+        target = Target(name, port, probe, server)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200, 20, what=probe)
         yield target
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        reader.join(5)
 
 
 def _svc_port(text: str) -> int | None:

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.checkout import REPO
 from harness.polling import wait_for
-from harness.service import REPO, base_env, service_thread
+from harness.service import base_env, service_thread
 from tests.peers.binaries import peer
 from tests.peers.chromium import chromium_page
 

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.service import REPO, ServiceThread, base_env, service_thread
+from harness.checkout import REPO
+from harness.service import ServiceThread, base_env, service_thread
 from svc.main import EXIT_CONFIG, run
 from tests.reliability.support import PROBLEM_JSON, RawResponse, http_bytes, raw_request
 

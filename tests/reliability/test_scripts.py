@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkout import REPO
 from harness.results import SCRATCH_DIR, add_results_arguments, results_dir
-from harness.service import REPO
 from reliability import backend_faults, edge, shutdown, soak
 from reliability.load import require_loopback
 from reliability.report import RESULTS_DIR

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.service import REPO, base_env, log_lines
+from harness.checkout import REPO
+from harness.service import base_env, log_lines
 from svc.buildinfo import read_build_info
 from svc.config import SETTINGS, Config
 from svc.main import openapi_document, run

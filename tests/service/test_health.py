@@ -19,8 +19,8 @@ from litestar.types import ASGIApp
 
 import svc.buildinfo
 import svc.health
+from harness.checkout import REPO
 from harness.polling import wait_for
-from harness.service import REPO
 from svc.app import build_litestar
 from svc.buildinfo import BuildInfo, read_build_info, read_git
 from svc.config import Config

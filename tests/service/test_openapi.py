@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
-from harness.service import REPO
+from harness.checkout import REPO
 from svc.config import Config
 from svc.main import openapi_document
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.service import REPO, base_env, service_process
+from harness.checkout import REPO
+from harness.service import base_env, service_process
 from svc.config import markdown_table
 
 START = "<!-- env-table:start -->"
