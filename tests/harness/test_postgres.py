@@ -15,12 +15,9 @@ from tests.peers.binaries import peer
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster(peer("postgres"), fsync=False)
-    try:
+    with PostgresCluster(peer("postgres"), fsync=False) as cluster:
         cluster.start()
         yield cluster
-    finally:
-        cluster.close()
 
 
 def test_a_created_database_takes_queries(cluster: PostgresCluster) -> None:
@@ -70,9 +67,9 @@ def _fetch_one(url: str, query: str) -> object:
     return asyncio.run(go())
 
 
-def test_close_deletes_its_files() -> None:
-    cluster = PostgresCluster(peer("postgres"), fsync=False)
-    cluster.start()
-    cluster.close()
+def test_leaving_the_block_stops_it_and_deletes_its_files() -> None:
+    with PostgresCluster(peer("postgres"), fsync=False) as cluster:
+        cluster.start()
+        assert cluster.running
     assert not cluster.root.exists()
     assert not cluster.running
