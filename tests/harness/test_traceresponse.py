@@ -11,8 +11,9 @@ SPAN = "00f067aa0ba902b7"
 
 
 def test_a_sampled_header_gives_its_ids_and_the_flag() -> None:
-    assert parse_traceresponse(f"00-{TRACE}-{SPAN}-01") == TraceResponse(TRACE, SPAN, 1)
-    assert parse_traceresponse(f"00-{TRACE}-{SPAN}-01").sampled  # type: ignore[union-attr]
+    parsed = parse_traceresponse(f"00-{TRACE}-{SPAN}-01")
+    assert parsed == TraceResponse(TRACE, SPAN, 1)
+    assert parsed.sampled
 
 
 def test_flags_without_the_sampled_bit_are_not_sampled() -> None:
