@@ -31,3 +31,11 @@ def test_the_deadline_fails_naming_what_was_awaited_and_the_last_error() -> None
 
     with pytest.raises(AssertionError, match=r"timed out after 0\.0 s waiting for the port.*nobody home"):
         wait_for(refused, timeout=0, what="the port")
+
+
+def test_alive_ends_the_wait_at_once_with_its_own_error() -> None:
+    def gone() -> None:
+        raise RuntimeError("peer exited with 1")
+
+    with pytest.raises(RuntimeError, match="peer exited with 1"):
+        wait_for(lambda: None, timeout=30, alive=gone)
