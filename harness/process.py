@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,9 +15,19 @@ from typing import TypeVar
 
 from harness.polling import wait_for
 
-__all__ = ["ServerProcess", "server_process", "wait_started"]
+__all__ = ["Exit", "ServerProcess", "server_process", "wait_started"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """How a SIGTERM ended: the exit code and seconds to exit (both None when it outlived the wait), and when
+    (time.monotonic()) the signal went out."""
+
+    code: int | None
+    seconds: float | None
+    signalled_at: float
 
 
 @dataclass
@@ -44,6 +55,16 @@ class ServerProcess:
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Send it a signal."""
         self.proc.send_signal(signum)
+
+    def terminate(self, timeout: float) -> Exit:
+        """SIGTERM, then wait up to timeout for the exit; the process is left running if it outlives that."""
+        self.signal(signal.SIGTERM)
+        signalled_at = time.monotonic()
+        try:
+            code = self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return Exit(None, None, signalled_at)
+        return Exit(code, round(time.monotonic() - signalled_at, 3), signalled_at)
 
     def wait(self, timeout: float) -> int:
         """Wait for it to exit and for its last output to be read; the exit code."""

@@ -18,7 +18,7 @@ import httpx
 
 from harness.checkout import REPO
 from harness.polling import wait_for
-from harness.process import ServerProcess, server_process, wait_started
+from harness.process import Exit, ServerProcess, server_process, wait_started
 from svc.main import run
 
 __all__ = [
@@ -177,6 +177,10 @@ class ServiceProcess(_Running):
     def wait(self, timeout: float) -> int:
         """Wait for exit; return the exit code."""
         return self.server.wait(timeout)
+
+    def terminate(self, timeout: float) -> Exit:
+        """SIGTERM and wait for the exit, timed (harness.process.ServerProcess.terminate)."""
+        return self.server.terminate(timeout)
 
 
 @contextmanager

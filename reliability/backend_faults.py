@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import signal
 import tempfile
 import threading
 import time
@@ -171,13 +170,7 @@ def fault_case(
         done.set()
         sampler.join(5)
         dropped = scrape_dropped(svc.admin_url)
-        svc.signal(signal.SIGTERM)
-        sigterm_at = time.monotonic()
-        try:
-            code: int | None = svc.wait(shutdown_timeout_s + 20)
-            exit_seconds: float | None = round(time.monotonic() - sigterm_at, 2)
-        except Exception:
-            code, exit_seconds = None, None
+        ended = svc.terminate(shutdown_timeout_s + 20)
         logs = svc.logs()
 
     lines = warning_lines(logs)
@@ -195,8 +188,8 @@ def fault_case(
         rss_mib=rss,
         log_lines=dict(lines.by_logger),
         drop_summary_lines=dict(lines.drops),
-        exit_code=code,
-        exit_seconds=exit_seconds,
+        exit_code=ended.code,
+        exit_seconds=ended.seconds,
         # In-flight requests get SHUTDOWN_TIMEOUT; then spans and events flush, each for at most FLUSH_TIMEOUT.
         shutdown_budget_s=shutdown_timeout_s,
     )

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import random
-import signal
 import tempfile
 import threading
 import time
@@ -189,13 +188,7 @@ def soak(work_dir: Path, *, minutes: float, rate: float, seed: int = 1, rss_ever
             sampler.join(10)
             received["end"] = (len(otlp.all_spans()), sentry.events_received())
             dropped_end = scrape_dropped(svc.admin_url)
-            svc.signal(signal.SIGTERM)
-            sigterm_at = time.monotonic()
-            try:
-                exit_code: int | None = svc.wait(SHUTDOWN_TIMEOUT + 20)
-                exit_seconds: float | None = round(time.monotonic() - sigterm_at, 2)
-            except Exception:
-                exit_code, exit_seconds = None, None
+            ended = svc.terminate(SHUTDOWN_TIMEOUT + 20)
             logs = svc.logs()
 
     return _results(
@@ -207,8 +200,8 @@ def soak(work_dir: Path, *, minutes: float, rate: float, seed: int = 1, rss_ever
         rate=rate,
         received=received,
         dropped_end=dropped_end,
-        exit_code=exit_code,
-        exit_seconds=exit_seconds,
+        exit_code=ended.code,
+        exit_seconds=ended.seconds,
     )
 
 

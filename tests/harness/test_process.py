@@ -45,3 +45,28 @@ def test_a_process_that_exits_first_fails_with_its_output(tmp_path: Path) -> Non
     argv = [PY, "-c", "print('bad config'); raise SystemExit(2)"]
     with server_process(argv, {}, tmp_path) as server, pytest.raises(AssertionError, match="port line: bad config"):
         wait_started(lambda: None, server.running, server.final_text, 30, "the port line")
+
+
+def test_terminate_times_the_exit_after_sigterm(tmp_path: Path) -> None:
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
+        "print('up', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    with server_process([PY, "-c", script], {}, tmp_path) as server:
+        wait_started(lambda: "up" in server.text() or None, server.running, server.final_text, 10, "up")
+        ended = server.terminate(10)
+    assert ended.code == 7
+    assert ended.seconds is not None
+
+
+def test_terminate_gives_none_when_the_process_outlives_the_wait(tmp_path: Path) -> None:
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(30)"
+    )
+    with server_process([PY, "-c", script], {}, tmp_path) as server:
+        wait_started(lambda: "up" in server.text() or None, server.running, server.final_text, 10, "up")
+        ended = server.terminate(0.2)
+        assert (ended.code, ended.seconds) == (None, None)
+        assert server.running()
