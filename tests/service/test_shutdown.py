@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.checkout import REPO
 from harness.polling import wait_for
-from harness.service import ServiceProcess, base_env, service_process
+from harness.service import ServiceProcess, base_env, log_lines, service_process
 from tests.service.helpers import assert_problem, field_type_errors
-from tests.support.service import REPO, log_lines
 
 SLOW_MS = 1500
 
