@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.mix import Call
 from harness.backends import FAULT_MODES, Mode
-from harness.otlp_receivers import otlp_receiver
 from harness.loglines import WarningLines, warning_lines
+from harness.mix import Call
+from harness.otlp_receivers import otlp_receiver
 from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import base_env, service_process

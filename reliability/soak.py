@@ -35,10 +35,10 @@ from typing import Any
 
 import httpx
 
-from harness.mix import Call, Plan, planner
 from harness.backends import Mode
-from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.loglines import warning_lines
+from harness.mix import Call, Plan, planner
+from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import ServiceProcess, base_env, service_process
