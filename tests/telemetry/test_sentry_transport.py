@@ -12,7 +12,7 @@ from sentry_sdk.envelope import Envelope
 from harness.backends import RefusingPort
 from harness.http_backend import HttpBackend, Reply
 from harness.polling import wait_for
-from svc.sentry_transport import EnvelopeTransport, QUEUE_SIZE, envelope_endpoint
+from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport, envelope_endpoint
 
 
 class _Ingest(HttpBackend):
