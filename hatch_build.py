@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
-def _git(root: str, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+def _read_git(root: Path) -> dict[str, str | bool | None]:
+    """svc.buildinfo.read_git, loaded from its file: one reader, so a stamp and a live checkout never disagree
+    (a failed `git status` is dirty None, unknown, in both). By path because the build env does not install svc."""
+    spec = importlib.util.spec_from_file_location("_svc_buildinfo", root / "svc" / "buildinfo.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {root / 'svc' / 'buildinfo.py'}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # the importlib recipe: dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    found: dict[str, str | bool | None] = module.read_git(root)
+    return found
 
 
 class StampBuildInfo(BuildHookInterface):  # type: ignore[misc]
@@ -26,14 +32,7 @@ class StampBuildInfo(BuildHookInterface):  # type: ignore[misc]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or version == "editable":
             return
-        commit = _git(self.root, "rev-parse", "HEAD")
-        status = _git(self.root, "status", "--porcelain", "--untracked-files=no") if commit else None
-        stamp = {
-            "commit": commit,
-            "commit_time": _git(self.root, "log", "-1", "--format=%cI") if commit else None,
-            "dirty": (status is not None) if commit else None,
-        }
         out = Path(self.directory) / "_build_info.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(stamp))
+        out.write_text(json.dumps(_read_git(Path(self.root))))
         build_data["force_include"][str(out)] = "svc/_build_info.json"

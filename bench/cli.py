@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.duel import run_duels
 from bench.harness import DEFAULT_VARIANTS, REPO, VARIANTS, Settings, run_benchmark
 from bench.report import created_now, machine_info, write_reports
-from reliability.report import add_results_arguments, results_dir
+from harness.results import add_results_arguments, results_dir
 
 __all__ = ["main"]
 

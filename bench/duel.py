@@ -40,7 +40,7 @@ from bench.harness import (
     variant_of,
     wrk_command,
 )
-from reliability.report import add_results_arguments, results_dir
+from harness.results import add_results_arguments, results_dir
 
 __all__ = ["DuelSide", "duel_once", "main", "run_duels", "share_stats"]
 

@@ -26,7 +26,7 @@ from bench.duel import BASE, add_duel_options, duel_settings, run_duels
 from bench.duel_report import base_us, duel_section
 from bench.harness import REPO, _context, variant_of
 from bench.profile import Recording, record_samples
-from reliability.report import results_dir
+from harness.results import results_dir
 
 __all__ = ["BUCKETS", "LADDER", "attribute", "bucket_of", "ladder_rows", "main", "render_ladder", "thread_bucket"]
 

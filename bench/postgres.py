@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 
+from harness.peers import find_peer
+from harness.postgres import PostgresCluster
 from svc.postgres_store import PoolSettings, PostgresStore
-from tests.peers.binaries import find_peer
-from tests.support.postgres import PostgresCluster
 
 __all__ = ["PG_VARIANTS", "postgres_for"]
 

@@ -35,7 +35,7 @@ from bench.harness import (
     variant_of,
     wrk_command,
 )
-from reliability.report import add_results_arguments, results_dir
+from harness.results import add_results_arguments, results_dir
 
 __all__ = ["Recording", "Samples", "categorize", "main", "parse_collapsed", "record_samples", "summarize_profile"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from bench.duel_report import duel_section, duel_targets
+from harness.checkout import read_checkout
 
 __all__ = ["evaluate_targets", "machine_info", "render_markdown", "render_rss_markdown", "write_reports"]
 
@@ -69,8 +70,8 @@ def machine_info(repo: Path) -> dict[str, Any]:
         "go": _cmd("go", "version"),
         "wrk": _cmd("wrk", "-v"),
         "packages": versions,
-        "commit": _cmd("git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"),
-        "dirty": bool(_cmd("git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no")),
+        "commit": (checkout := read_checkout(repo)).short,
+        "dirty": checkout.dirty,
     }
 
 

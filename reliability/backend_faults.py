@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import signal
 import tempfile
 import threading
 import time
@@ -29,22 +28,17 @@ from typing import Any, Literal
 import httpx
 
 from harness.backends import FAULT_MODES, Mode
+from harness.loglines import WarningLines, warning_lines
+from harness.mix import Call
 from harness.otlp_receivers import otlp_receiver
+from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
-from reliability.load import Call, Outcome, run_load, summarize
-from reliability.report import (
-    RESULTS_DIR,
-    add_results_arguments,
-    environment,
-    markdown_table,
-    results_dir,
-    rss_bytes,
-    write_result,
-)
+from harness.service import base_env, service_process
+from reliability.load import Outcome, run_load, summarize
+from reliability.report import RESULTS_DIR, rss_bytes
 from svc.sentry_transport import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE
-from tests.support.service import base_env, service_process
 
 __all__ = ["FaultReport", "fault_case", "main", "scrape_dropped"]
 
@@ -100,12 +94,8 @@ class FaultReport:
         if self.sentry_mode != "ok" and self.dropped.get("errors", 0) < self.injected_faults - QUEUE_SIZE - 2:
             found.append(f"event queue unbounded? {self.injected_faults} made, {self.dropped.get('errors')} dropped")
         allowed = 1 + math.floor(self.duration_s / DROP_LOG_INTERVAL)
-        for signal_name, count in self.drop_summary_lines.items():
-            if count > allowed:
-                found.append(f"{count} drop lines for {signal_name} in {self.duration_s:.0f} s (at most {allowed})")
-        for logger, count in self.log_lines.items():
-            if logger.startswith(("opentelemetry", "sentry_sdk", "grpc", "urllib3")) and count > allowed:
-                found.append(f"{count} lines from {logger} in {self.duration_s:.0f} s (at most {allowed})")
+        lines = WarningLines(Counter(self.log_lines), Counter(self.drop_summary_lines))
+        found += lines.over(allowed, f"{self.duration_s:.0f} s")
         if self.exit_code != 0:
             found.append(f"exit code {self.exit_code}")
         if self.exit_seconds is None or self.exit_seconds > self.shutdown_budget_s:
@@ -180,26 +170,10 @@ def fault_case(
         done.set()
         sampler.join(5)
         dropped = scrape_dropped(svc.admin_url)
-        svc.signal(signal.SIGTERM)
-        sigterm_at = time.monotonic()
-        try:
-            code: int | None = svc.wait(shutdown_timeout_s + 20)
-            exit_seconds: float | None = round(time.monotonic() - sigterm_at, 2)
-        except Exception:
-            code, exit_seconds = None, None
+        ended = svc.terminate(shutdown_timeout_s + 20)
         logs = svc.logs()
 
-    lines: Counter[str] = Counter()
-    drop_lines: Counter[str] = Counter()
-    for doc in logs:
-        if doc.get("event.dataset") == "svc.access" or doc.get("log.level") not in ("warning", "error", "critical"):
-            continue
-        if doc.get("log.logger") == "svc.app" and str(doc.get("message", "")).startswith("unhandled InjectedFault"):
-            continue  # the injected faults' own error lines: one per request, on purpose
-        lines[str(doc.get("log.logger"))] += 1
-        message = str(doc.get("message", ""))
-        if message.startswith("telemetry dropped:"):  # "telemetry dropped: 5 spans (5 export_failed)"
-            drop_lines[message.split()[3]] += 1
+    lines = warning_lines(logs)
     injected = [o for o in outcomes if o.call.injected]
     return FaultReport(
         otlp_protocol=otlp_protocol,
@@ -212,10 +186,10 @@ def fault_case(
         injected_not_500=sum(1 for o in injected if o.status != 500),
         dropped=dropped,
         rss_mib=rss,
-        log_lines=dict(lines),
-        drop_summary_lines=dict(drop_lines),
-        exit_code=code,
-        exit_seconds=exit_seconds,
+        log_lines=dict(lines.by_logger),
+        drop_summary_lines=dict(lines.drops),
+        exit_code=ended.code,
+        exit_seconds=ended.seconds,
         # In-flight requests get SHUTDOWN_TIMEOUT; then spans and events flush, each for at most FLUSH_TIMEOUT.
         shutdown_budget_s=shutdown_timeout_s,
     )

@@ -21,16 +21,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.harness import SLUG, build_go, seed_database
+from harness.mix import Call
+from harness.polling import wait_for
+from harness.process import ServerProcess, server_process, wait_started
+from harness.results import environment, markdown_table, write_result
 from reliability.hostile import Answer, big_head, get, hammer, many_headers, slowloris
-from reliability.load import HARD_MAX_REQUESTS, Call, run_load
-from reliability.report import environment, markdown_table, write_result
+from reliability.load import HARD_MAX_REQUESTS, run_load
+from reliability.report import RESULTS_DIR
 
 __all__ = ["Target", "main", "shutdown_round", "start_go", "start_svc"]
 
@@ -45,12 +49,16 @@ class Target:
     name: str
     port: int
     probe_path: str
-    proc: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
+    server: ServerProcess
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        """The server's process."""
+        return self.server.proc
 
     def text(self) -> str:
         """Everything it printed so far."""
-        return "".join(self.output)
+        return self.server.text()
 
 
 @contextmanager
@@ -60,41 +68,11 @@ def _started(
     nofile = env.pop("_NOFILE", None)
     if nofile is not None:  # the shell lowers its own fd limit, then becomes the server (same pid for signals)
         argv = ["sh", "-c", f'ulimit -n {int(nofile)} && exec "$@"', "sh", *argv]
-    proc = subprocess.Popen(
-        argv,
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    target = Target(name, 0, probe, proc)
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            target.output.append(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and proc.poll() is None:
-            port = find_port(target.text())
-            if port:
-                target.port = port
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{name} did not start:\n{target.text()[-2000:]}")
-        while httpx.get(f"http://127.0.0.1:{target.port}{probe}", timeout=2).status_code != 200:
-            time.sleep(0.05)
+    with server_process(argv, env, cwd) as server:
+        port = wait_started(lambda: find_port(server.text()), server.running, server.text, 20, f"{name} listening")
+        target = Target(name, port, probe, server)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200, 20, what=probe)
         yield target
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        reader.join(5)
 
 
 def _svc_port(text: str) -> int | None:
@@ -406,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results directory (default reliability/results)")
     args = parser.parse_args(argv)
     load_before = round(os.getloadavg()[0], 2)
-    kwargs = {"out_dir": args.out} if args.out else {}
+    out_dir = args.out or RESULTS_DIR
     if args.throughput:
         if args.before is None:
             parser.error("--throughput needs --before")
@@ -432,14 +410,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             + f"\n\nCPU per request, after/before: **{ab['cpu_ratio_after_before']}**\n"
         )
-        paths = write_result("edge-throughput", {"environment": env, **ab}, text, **kwargs)
+        paths = write_result("edge-throughput", {"environment": env, **ab}, text, out_dir)
         print(f"{ab}\nwrote {paths[0]} and {paths[1]}")
         return 0
     with tempfile.TemporaryDirectory(prefix="svc-edge-") as tmp:
         go = None if args.no_go else build_go(Path(tmp))
         data = run_all(args.before, go, args.rounds, Path(tmp))
     env = environment(load_before)
-    json_path, md_path = write_result("edge", {"environment": env, "targets": data}, _markdown(data, env), **kwargs)
+    json_path, md_path = write_result("edge", {"environment": env, "targets": data}, _markdown(data, env), out_dir)
     print(f"wrote {json_path} and {md_path}")
     return 0
 

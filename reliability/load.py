@@ -30,8 +30,10 @@ from urllib.parse import urlsplit
 import orjson
 import uvloop
 
+from harness.mix import Call, Plan
+from harness.traceresponse import parse_traceresponse
+
 __all__ = [
-    "Call",
     "Outcome",
     "generate",
     "percentile",
@@ -42,20 +44,9 @@ __all__ = [
 ]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-_TRACERESPONSE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # Most requests a single run may make, whatever the caller asks: a runaway loop stays bounded.
 HARD_MAX_REQUESTS = 2_000_000
 HARD_MAX_SECONDS = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One request to make: method, path (with query), optional JSON body; `injected` marks a fault on purpose."""
-
-    method: str
-    path: str
-    json: Any = None
-    injected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,18 +140,14 @@ def _request_bytes(call: Call, host: str, request_id: str, close: bool) -> bytes
 
 
 def _trace(headers: dict[str, str]) -> tuple[str | None, bool]:
-    match = _TRACERESPONSE.fullmatch(headers.get("traceresponse", ""))
-    if match is None:
-        return None, False
-    return match[1], int(match[3], 16) & 1 == 1
+    parsed = parse_traceresponse(headers.get("traceresponse"))
+    return (None, False) if parsed is None else (parsed.trace_id, parsed.sampled)
 
 
 class _Client:
     """Sends one request at a time per call on pooled keep-alive connections, and records what happened."""
 
-    def __init__(
-        self, base_url: str, plan: Callable[[int], Call], request_timeout: float, new_connections: bool
-    ) -> None:
+    def __init__(self, base_url: str, plan: Plan, request_timeout: float, new_connections: bool) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.host_header = parts.netloc
@@ -238,7 +225,7 @@ class _Client:
 
 async def generate(
     base_url: str,
-    plan: Callable[[int], Call],
+    plan: Plan,
     *,
     duration: float,
     max_requests: int,
@@ -315,7 +302,7 @@ async def generate(
     return client.outcomes
 
 
-def run_load(base_url: str, plan: Callable[[int], Call], **kwargs: Any) -> list[Outcome]:
+def run_load(base_url: str, plan: Plan, **kwargs: Any) -> list[Outcome]:
     """generate() on a fresh uvloop event loop, from synchronous code (a test, or a thread)."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(generate(base_url, plan, **kwargs))
@@ -363,7 +350,7 @@ def wrk_capacity(url: str, seconds: float = 3.0, connections: int = 32) -> float
     return float(match[1]) if match else None
 
 
-def closed_loop_capacity(base_url: str, plan: Callable[[int], Call], seconds: float, concurrency: int = 32) -> float:
+def closed_loop_capacity(base_url: str, plan: Plan, seconds: float, concurrency: int = 32) -> float:
     """Requests per second this Python client reaches against base_url (its own ceiling included)."""
     start = time.monotonic()
     outcomes = run_load(base_url, plan, duration=seconds, max_requests=HARD_MAX_REQUESTS, concurrency=concurrency)

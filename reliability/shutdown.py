@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import tempfile
 import threading
 import time
@@ -29,17 +28,12 @@ from typing import Any
 
 import httpx
 
+from harness.mix import Call
 from harness.otlp_receivers import OtlpGrpcReceiver
-from reliability.load import Call, Outcome, closed_loop_capacity, run_load, summarize, wrk_capacity
-from reliability.report import (
-    RESULTS_DIR,
-    add_results_arguments,
-    environment,
-    markdown_table,
-    results_dir,
-    write_result,
-)
-from tests.support.service import base_env, service_process
+from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
+from harness.service import base_env, service_process
+from reliability.load import Outcome, closed_loop_capacity, run_load, summarize, wrk_capacity
+from reliability.report import RESULTS_DIR
 
 __all__ = ["ShutdownReport", "main", "shutdown_under_load"]
 
@@ -174,13 +168,7 @@ def shutdown_under_load(
             poll_stop = threading.Event()
             poller = threading.Thread(target=_poll_readyz, args=(svc.url, poll_stop, start, readyz), daemon=True)
             poller.start()
-            svc.signal(signal.SIGTERM)
-            sigterm_at = time.monotonic()
-            try:
-                code: int | None = svc.wait(shutdown_drain_s + shutdown_timeout_s + 15)
-                exit_seconds: float | None = round(time.monotonic() - sigterm_at, 3)
-            except Exception:
-                code, exit_seconds = None, None
+            ended = svc.terminate(shutdown_drain_s + shutdown_timeout_s + 15)
             exited.set()
             poll_stop.set()
             loader.join(60)
@@ -188,7 +176,7 @@ def shutdown_under_load(
             logs = svc.logs()
         received = {span.trace_id for span in otlp.all_spans()}
 
-    sigterm_rel = sigterm_at - start
+    sigterm_rel = ended.signalled_at - start
     report = ShutdownReport(
         capacity_rps=round(capacity, 1),
         wrk_capacity_rps=round(wrk_rps, 1) if wrk_rps else None,
@@ -197,8 +185,8 @@ def shutdown_under_load(
         sigterm_after_s=round(sigterm_rel, 3),
         shutdown_drain_s=shutdown_drain_s,
         shutdown_timeout_s=shutdown_timeout_s,
-        exit_code=code,
-        exit_seconds=exit_seconds,
+        exit_code=ended.code,
+        exit_seconds=ended.seconds,
         accepted=0,
         readyz_503_after_s=round(readyz["first_503"] - sigterm_rel, 3) if "first_503" in readyz else None,
         slow_ms_max=slow_ms[1],

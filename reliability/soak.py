@@ -25,7 +25,6 @@ import json
 import math
 import os
 import random
-import signal
 import tempfile
 import threading
 import time
@@ -37,20 +36,15 @@ from typing import Any
 import httpx
 
 from harness.backends import Mode
+from harness.loglines import warning_lines
+from harness.mix import Call, Plan, planner
 from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
+from harness.service import ServiceProcess, base_env, service_process
 from reliability.backend_faults import scrape_dropped
-from reliability.load import Call, Outcome, run_load, summarize
-from reliability.report import (
-    RESULTS_DIR,
-    add_results_arguments,
-    environment,
-    markdown_table,
-    results_dir,
-    rss_bytes,
-    write_result,
-)
-from tests.support.service import ServiceProcess, base_env, service_process
+from reliability.load import Outcome, run_load, summarize
+from reliability.report import RESULTS_DIR, rss_bytes
 
 __all__ = ["main", "soak"]
 
@@ -77,30 +71,37 @@ class Phase:
     sentry_up: bool
 
 
-def _mix(seed: int) -> Any:
+# Share of requests by kind: every public operation, plus injected and client-error traffic.
+MIX = {
+    "read": 0.30,
+    "redirect": 0.15,
+    "create": 0.10,
+    "list": 0.05,
+    "version": 0.10,
+    "slow": 0.10,
+    "fault": 0.05,
+    "invalid": 0.05,
+    "unmatched": 0.05,
+    "delete-missing": 0.05,
+}
+
+
+def _mix(seed: int) -> Plan:
     rng = random.Random(seed)
     slugs = [f"soak-{i:03d}" for i in range(SEED_LINKS)]
-    # (share of requests, request maker): every public operation, plus injected and client-error traffic.
-    table: list[tuple[float, Any]] = [
-        (0.30, lambda i: Call("GET", f"/links/{rng.choice(slugs)}")),
-        (0.15, lambda i: Call("GET", f"/r/{rng.choice(slugs)}")),
-        (0.10, lambda i: Call("POST", "/links", json={"url": f"https://example.com/soak/{i}"})),
-        (0.05, lambda i: Call("GET", f"/links?limit={rng.randint(1, 100)}")),
-        (0.10, lambda i: Call("GET", "/version")),
-        (0.10, lambda i: Call("GET", f"/slow?ms={rng.randint(5, 200)}")),
-        (0.05, lambda i: Call("GET", f"/fault?tag=soak{i}", injected=True)),
-        (0.05, lambda i: Call("POST", "/links", json={"url": "not a url", "slug": "NO"})),  # 400
-        (0.05, lambda i: Call("GET", f"/nowhere/{rng.randrange(10**9)}")),  # 404, the one "unmatched" series
-        (0.05, lambda i: Call("DELETE", f"/links/gone-{rng.randrange(10**6)}")),  # 404 by slug
-    ]
-    weights = [share for share, _ in table]
-    makers = [maker for _, maker in table]
-
-    def plan(index: int) -> Call:
-        call: Call = rng.choices(makers, weights)[0](index)
-        return call
-
-    return plan
+    makers: dict[str, Plan] = {
+        "read": lambda i: Call("GET", f"/links/{rng.choice(slugs)}"),
+        "redirect": lambda i: Call("GET", f"/r/{rng.choice(slugs)}"),
+        "create": lambda i: Call("POST", "/links", json={"url": f"https://example.com/soak/{i}"}),
+        "list": lambda i: Call("GET", f"/links?limit={rng.randint(1, 100)}"),
+        "version": lambda i: Call("GET", "/version"),
+        "slow": lambda i: Call("GET", f"/slow?ms={rng.randint(5, 200)}"),
+        "fault": lambda i: Call("GET", f"/fault?tag=soak{i}", injected=True),
+        "invalid": lambda i: Call("POST", "/links", json={"url": "not a url", "slug": "NO"}),  # 400
+        "unmatched": lambda i: Call("GET", f"/nowhere/{rng.randrange(10**9)}"),  # 404, the one "unmatched" series
+        "delete-missing": lambda i: Call("DELETE", f"/links/gone-{rng.randrange(10**6)}"),  # 404 by slug
+    }
+    return planner(MIX, makers, rng)
 
 
 def _metric_series(admin_url: str) -> int:
@@ -187,13 +188,7 @@ def soak(work_dir: Path, *, minutes: float, rate: float, seed: int = 1, rss_ever
             sampler.join(10)
             received["end"] = (len(otlp.all_spans()), sentry.events_received())
             dropped_end = scrape_dropped(svc.admin_url)
-            svc.signal(signal.SIGTERM)
-            sigterm_at = time.monotonic()
-            try:
-                exit_code: int | None = svc.wait(SHUTDOWN_TIMEOUT + 20)
-                exit_seconds: float | None = round(time.monotonic() - sigterm_at, 2)
-            except Exception:
-                exit_code, exit_seconds = None, None
+            ended = svc.terminate(SHUTDOWN_TIMEOUT + 20)
             logs = svc.logs()
 
     return _results(
@@ -205,8 +200,8 @@ def soak(work_dir: Path, *, minutes: float, rate: float, seed: int = 1, rss_ever
         rate=rate,
         received=received,
         dropped_end=dropped_end,
-        exit_code=exit_code,
-        exit_seconds=exit_seconds,
+        exit_code=ended.code,
+        exit_seconds=ended.seconds,
     )
 
 
@@ -239,7 +234,7 @@ def _results(
     series_after_warmup = next((n for t, n in series if t >= warmup_end), None)
     series_end = series[-1][1] if series else None
 
-    lines, drop_lines = _warning_lines(logs)
+    lines = warning_lines(logs)
     per_phase = {
         p.name: summarize([o for o in outcomes if p.start_s <= o.started < p.end_s]) | {"from_s": p.start_s}
         for p in phases
@@ -266,7 +261,7 @@ def _results(
             problems.append(f"no span reached the OTLP receiver in {phase.name!r}")
         if phase.sentry_up and received[following][1] <= received[phase.name][1]:
             problems.append(f"no event reached Sentry in {phase.name!r}")
-    problems += _noisy(lines, drop_lines, 1 + math.ceil(minutes))
+    problems += lines.over(1 + math.ceil(minutes), f"{minutes:g} min")
     if exit_code != 0 or exit_seconds is None or exit_seconds > SHUTDOWN_TIMEOUT:
         problems.append(f"SIGTERM: exit {exit_code} after {exit_seconds} s (budget {SHUTDOWN_TIMEOUT} s)")
     return {
@@ -288,42 +283,11 @@ def _results(
         "metric_series": {"after_warmup": series_after_warmup, "end": series_end, "samples": series},
         "dropped": {"end": dropped_end, "samples": samples["dropped"]},
         "received_at_phase_start": {k: {"spans": v[0], "sentry_events": v[1]} for k, v in received.items()},
-        "log_lines_warning_or_worse": dict(lines),
-        "drop_summary_lines": dict(drop_lines),
+        "log_lines_warning_or_worse": dict(lines.by_logger),
+        "drop_summary_lines": dict(lines.drops),
         "exit": {"code": exit_code, "seconds": exit_seconds},
         "problems": problems,
     }
-
-
-def _warning_lines(logs: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
-    """Warning-or-worse lines by logger (access lines and the injected faults' own lines left out), and the
-    DropCounter's summary lines by signal."""
-    lines: Counter[str] = Counter()
-    drop_lines: Counter[str] = Counter()
-    for doc in logs:
-        if doc.get("event.dataset") == "svc.access" or doc.get("log.level") not in ("warning", "error", "critical"):
-            continue
-        message = str(doc.get("message", ""))
-        if doc.get("log.logger") == "svc.app" and message.startswith("unhandled InjectedFault"):
-            continue
-        lines[str(doc.get("log.logger"))] += 1
-        if message.startswith("telemetry dropped:"):  # "telemetry dropped: 5 spans (5 export_failed)"
-            drop_lines[message.split()[3]] += 1
-    return lines, drop_lines
-
-
-def _noisy(lines: Counter[str], drop_lines: Counter[str], allowed: int) -> list[str]:
-    found = [
-        f"{count} drop lines for {name} (at most one a minute: {allowed})"
-        for name, count in drop_lines.items()
-        if count > allowed
-    ]
-    found += [
-        f"{count} lines from {logger} (at most one a minute: {allowed})"
-        for logger, count in lines.items()
-        if logger.startswith(("opentelemetry", "sentry_sdk", "grpc", "urllib3")) and count > allowed
-    ]
-    return found
 
 
 def _markdown(result: dict[str, Any], env: dict[str, Any]) -> str:

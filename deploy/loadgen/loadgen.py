@@ -4,7 +4,8 @@ Every request is a CLIENT span of service `loadgen` whose context travels in the
 shows two-service traces (loadgen -> svc). Spans are named by route template ("GET /links/{slug}"), never by raw
 path, so the generator adds no cardinality of its own.
 
-Runs inside the svc image (which already has the OpenTelemetry SDK and OTLP exporter); stdlib HTTP client.
+Runs inside the svc image (which already has the OpenTelemetry SDK and OTLP exporter); stdlib HTTP client; the
+request type and the weighted draw are harness/mix.py's, mounted beside it (PYTHONPATH).
 
 Environment:
   TARGET_URL       svc's base URL                        (default http://svc:8000)
@@ -38,6 +39,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+# The same Call type and weighted draw as the reliability runs (compose mounts harness/ read-only beside this file).
+from harness.mix import Call, pick
+
 HEARTBEAT = Path("/tmp/loadgen-heartbeat")  # noqa: S108 -- a tmpfs in the container; the healthcheck reads it
 HEARTBEAT_MAX_AGE_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
@@ -55,17 +59,6 @@ DEFAULT_MIX: dict[str, int] = {
     # bucket holds one exemplar, so frequent faults would overwrite the one scripts/lab-check looks for.
     "fault": 2,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One HTTP request to make: `route` is the template used for the span name, `path` the concrete URL path."""
-
-    op: str
-    method: str
-    route: str
-    path: str
-    body: dict[str, str] | None = None
 
 
 @dataclass
@@ -92,12 +85,6 @@ def parse_mix(raw: str | None) -> dict[str, int]:
     return mix
 
 
-def pick(mix: Mapping[str, int], rng: random.Random) -> str:
-    """One operation name, drawn with the mix's weights."""
-    names = [name for name, weight in mix.items() if weight > 0]
-    return rng.choices(names, weights=[mix[name] for name in names])[0]
-
-
 def plan(op: str, state: State, rng: random.Random) -> Call:
     """The request for an operation; reads fall back to a create until the generator owns some slugs."""
     with state.lock:
@@ -107,14 +94,14 @@ def plan(op: str, state: State, rng: random.Random) -> Call:
     token = f"{rng.getrandbits(40):010x}"
     slug = rng.choice(known) if known else ""
     calls = {
-        "create": Call(op, "POST", "/links", "/links", {"url": f"https://example.com/articles/{token}"}),
-        "read": Call(op, "GET", "/links/{slug}", f"/links/{slug}"),
-        "list": Call(op, "GET", "/links", f"/links?limit={rng.choice([5, 10, 20])}"),
-        "redirect": Call(op, "GET", "/r/{slug}", f"/r/{slug}"),
-        "missing": Call(op, "GET", "/links/{slug}", f"/links/missing-{token}"),
-        "invalid": Call(op, "POST", "/links", "/links", {"url": "not a url"}),
-        "slow": Call(op, "GET", "/slow", f"/slow?ms={rng.choice([50, 150, 400, 900, 1500])}"),
-        "fault": Call(op, "GET", "/fault", "/fault?tag=loadgen"),
+        "create": Call("POST", "/links", {"url": f"https://example.com/articles/{token}"}, "/links", op),
+        "read": Call("GET", f"/links/{slug}", None, "/links/{slug}", op),
+        "list": Call("GET", f"/links?limit={rng.choice([5, 10, 20])}", None, "/links", op),
+        "redirect": Call("GET", f"/r/{slug}", None, "/r/{slug}", op),
+        "missing": Call("GET", f"/links/missing-{token}", None, "/links/{slug}", op),
+        "invalid": Call("POST", "/links", {"url": "not a url"}, "/links", op),
+        "slow": Call("GET", f"/slow?ms={rng.choice([50, 150, 400, 900, 1500])}", None, "/slow", op),
+        "fault": Call("GET", "/fault?tag=loadgen", None, "/fault", op),
     }
     if op not in calls:
         raise ValueError(f"unknown operation {op!r}")
@@ -134,8 +121,8 @@ def send(base_url: str, call: Call, tracer: trace.Tracer, timeout: float = REQUE
         headers = {"User-Agent": "svc-loadgen/1", "Accept": "application/json"}
         propagate.inject(headers)  # traceparent (+ tracestate): this is what makes the trace span two services
         data = None
-        if call.body is not None:
-            data = json.dumps(call.body).encode()
+        if call.json is not None:
+            data = json.dumps(call.json).encode()
             headers["Content-Type"] = "application/json"
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import parse_args
-from reliability.report import SCRATCH_DIR, results_dir
+from harness.results import SCRATCH_DIR, results_dir
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "bench" / "results"

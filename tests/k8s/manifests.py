@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from tests.peers.binaries import cache_dir, read_env_file, require_peer
+from harness.peers import cache_dir, read_env_file
+from tests.peers.binaries import require_peer
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"

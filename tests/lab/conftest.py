@@ -7,8 +7,8 @@ import signal
 import httpx
 import pytest
 
+from harness.service import base_env, service_process
 from tests.peers.fixtures import elasticsearch
-from tests.support.service import base_env, service_process
 
 __all__ = ["elasticsearch", "svc_lines"]
 

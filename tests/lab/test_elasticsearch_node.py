@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.service import base_env, service_process
 from svc.exchange import LOGGED_VALUE_CHARS
 from tests.peers.elasticsearch import ElasticsearchPeer
-from tests.support.service import base_env, service_process
 
 from .es_mapping import flat_properties
 from .files import DEPLOY, FLUENT_BIT, INDEX_TEMPLATE, LAB_CHECK, load_json, load_script

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.service import base_env, service_thread
+from harness.service import base_env, service_thread
 
 from .files import DEPLOY, load_json, load_yaml, services
 

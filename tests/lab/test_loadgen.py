@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from harness.http_backend import Reply, ScriptedServer
+from harness.service import base_env, service_process
 from svc.config import Config
 from svc.main import openapi_document
-from tests.support.service import base_env, service_process
 
 from .files import DEPLOY, load_script
 
@@ -56,13 +56,6 @@ def test_a_bad_mix_is_an_error_not_ignored(loadgen: ModuleType, raw: str) -> Non
         loadgen.parse_mix(raw)
 
 
-def test_pick_follows_the_weights(loadgen: ModuleType) -> None:
-    rng = random.Random(7)
-    picks = [loadgen.pick({"create": 3, "fault": 1, "slow": 0}, rng) for _ in range(4000)]
-    assert "slow" not in picks
-    assert 0.7 < picks.count("create") / len(picks) < 0.8
-
-
 def test_every_planned_request_targets_a_route_svc_documents(loadgen: ModuleType, tmp_path: Path) -> None:
     # Span names are route templates, and those templates are the paths in svc's own OpenAPI document.
     config = Config.from_env(base_env(tmp_path, FAULTS_ENABLED="true").get)
@@ -86,7 +79,7 @@ def test_each_request_is_a_client_span_whose_context_travels_in_traceparent(
     tracer, exporter = spans
     with ScriptedServer(lambda r: Reply(404, {"title": "Not Found"})) as server:
         status, _ = loadgen.send(
-            server.url, loadgen.Call("missing", "GET", "/links/{slug}", "/links/missing-1"), tracer
+            server.url, loadgen.Call("GET", "/links/missing-1", route="/links/{slug}", op="missing"), tracer
         )
     (span,) = exporter.get_finished_spans()
     (request,) = server.requests()
@@ -103,7 +96,7 @@ def test_each_request_is_a_client_span_whose_context_travels_in_traceparent(
 
 def _one_span(loadgen: ModuleType, tracer: Tracer, exporter: InMemorySpanExporter, status: int) -> ReadableSpan:
     with ScriptedServer(lambda r: Reply(status, {})) as server:
-        loadgen.send(server.url, loadgen.Call("fault", "GET", "/fault", "/fault?tag=t"), tracer)
+        loadgen.send(server.url, loadgen.Call("GET", "/fault?tag=t", route="/fault", op="fault"), tracer)
     return exporter.get_finished_spans()[-1]
 
 
@@ -119,7 +112,7 @@ def test_no_answer_is_an_error_span_not_a_crash(
     loadgen: ModuleType, spans: tuple[Tracer, InMemorySpanExporter]
 ) -> None:
     tracer, exporter = spans
-    status, _ = loadgen.send("http://127.0.0.1:9", loadgen.Call("list", "GET", "/links", "/links"), tracer)
+    status, _ = loadgen.send("http://127.0.0.1:9", loadgen.Call("GET", "/links", route="/links", op="list"), tracer)
     assert status == 0
     assert exporter.get_finished_spans()[0].status.status_code is StatusCode.ERROR
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.polling import wait_for
+from harness.polling import wait_for
 
 __all__ = ["FLAGS", "Page", "chromium_page"]
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.service import base_env
+from harness.traceresponse import parse_traceresponse
 from tests.peers.jaeger import JaegerPeer
-from tests.support.service import base_env
 
 
 def traced_env(tmp_path: Path, jaeger: JaegerPeer, protocol: str = "grpc", **overrides: str) -> dict[str, str]:
@@ -25,7 +26,6 @@ def traced_env(tmp_path: Path, jaeger: JaegerPeer, protocol: str = "grpc", **ove
 
 def trace_id_of(response: httpx.Response) -> str:
     """The trace id from the `traceresponse: 00-<trace_id>-<span_id>-<flags>` header."""
-    version, trace_id, _span_id, _flags = response.headers["traceresponse"].split("-")
-    assert version == "00"
-    assert len(trace_id) == 32
-    return trace_id
+    parsed = parse_traceresponse(response.headers.get("traceresponse"))
+    assert parsed is not None, f"no valid traceresponse: {dict(response.headers)}"
+    return parsed.trace_id

@@ -1,4 +1,4 @@
-"""Free loopback ports, deadline-bound polling, and peer processes started in a temp dir and stopped by PID."""
+"""Free loopback ports, polling with a peer's habits, and peer processes started in a temp dir and stopped by PID."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
+
+from harness.polling import wait_for
 
 T = TypeVar("T")
 
@@ -28,26 +29,15 @@ def wait_until(
     interval: float = 0.1,
     alive: Callable[[], None] | None = None,
 ) -> T:
-    """Poll ``probe`` until it returns something other than None/False, or fail after ``timeout`` seconds.
+    """harness.polling.wait_for, where any answer but None or False counts (0 and [] too); ``alive`` is called on
+    every round, so a peer that died stops the wait at once with its own error."""
 
-    ``alive`` is called on every round, so a peer that died stops the wait at once with its own error.
-    Exceptions from ``probe`` count as "not yet" (a port that is not listening yet raises).
-    """
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        if alive is not None:
-            alive()
-        try:
-            result = probe()
-        except Exception as exc:  # any error is "not ready yet" (e.g. refused while binding); the last is reported
-            last_error, result = exc, None
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
-        time.sleep(interval)
+    def answered() -> tuple[T] | None:
+        result = probe()
+        return None if result is None or result is False else (result,)
+
+    (result,) = wait_for(answered, timeout, interval, what, alive=alive)
+    return result
 
 
 class PeerProcess:

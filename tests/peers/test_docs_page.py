@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.checkout import REPO
+from harness.polling import wait_for
+from harness.service import base_env, service_thread
 from tests.peers.binaries import peer
 from tests.peers.chromium import chromium_page
-from tests.support.polling import wait_for
-from tests.support.service import REPO, base_env, service_thread
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 SCREENSHOT = REPO / "docs" / "swagger-ui.png"

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.service import service_process
 from tests.peers.e2e import trace_id_of, traced_env
 from tests.peers.jaeger import JaegerPeer
-from tests.support.service import service_process
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.binaries import ENV_VARS, cache_dir, read_env_file, require_peer
+from harness.peers import ENV_VARS, cache_dir, read_env_file
+from tests.peers.binaries import require_peer
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-peers"
 # Just enough of a system for the script itself: no apt-get, dpkg, go or prometheus on this PATH.

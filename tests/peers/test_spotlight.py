@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import yaml
 
+from harness.service import base_env, service_process
 from tests.lab.files import COMPOSE, LAB_CHECK, load_script
 from tests.peers.process import wait_until
 from tests.peers.spotlight import SpotlightPeer
-from tests.support.service import base_env, service_process
 
 PACKAGE = Path(__file__).resolve().parent / "spotlight" / "package.json"
 lab_check = load_script(LAB_CHECK, "lab_check_for_spotlight")

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.checkout import REPO
+from harness.service import ServiceThread, base_env, service_thread
 from svc.main import EXIT_CONFIG, run
 from tests.reliability.support import PROBLEM_JSON, RawResponse, http_bytes, raw_request
-from tests.support.service import REPO, ServiceThread, base_env, service_thread
 
 MAX_BODY = 4096  # set lower than the default (65536) to show the limit is configurable
 JSON = {"content-type": "application/json"}

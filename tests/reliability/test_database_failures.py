@@ -17,10 +17,10 @@ import asyncpg
 import httpx
 import pytest
 
+from harness.polling import wait_for
+from harness.postgres import PostgresCluster, hold_table_lock
+from harness.service import base_env, service_thread
 from tests.peers.binaries import peer
-from tests.support.polling import wait_for
-from tests.support.postgres import PostgresCluster, hold_table_lock
-from tests.support.service import base_env, service_thread
 from tests.telemetry.support import scrape
 
 PROBLEM_JSON = "application/problem+json"

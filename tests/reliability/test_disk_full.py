@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.service import base_env, service_thread
+from harness.service import base_env, service_thread
 from tests.telemetry.support import scrape
 
 PROBLEM_JSON = "application/problem+json"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.polling import wait_for
-from tests.support.service import base_env, service_process
+from harness.polling import wait_for
+from harness.service import base_env, service_process
 
 
 def test_links_committed_before_kill_9_survive_a_restart(tmp_path: Path) -> None:

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
+from harness.checkout import REPO
+from harness.polling import wait_for
+from harness.service import ServiceProcess, base_env, log_lines, service_process
 from reliability.edge import start_svc
 from reliability.hostile import big_head, get, hammer, many_headers, slowloris
 from svc.exchange import LOGGED_VALUE_CHARS
-from tests.support.polling import wait_for
-from tests.support.service import REPO, ServiceProcess, base_env, log_lines, service_process
 from tests.telemetry.support import scrape
 
 MB = 2**20

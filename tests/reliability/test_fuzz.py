@@ -19,9 +19,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from harness.service import ServiceThread, base_env, service_thread
 from svc.config import Config
 from svc.main import openapi_document
-from tests.support.service import ServiceThread, base_env, service_thread
 
 # The document `svc openapi` prints, for the default configuration the fuzzed service runs with.
 schema = schemathesis.openapi.from_dict(json.loads(openapi_document(Config())))

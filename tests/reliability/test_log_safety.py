@@ -20,7 +20,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.polling import wait_for
 from harness.sentry_ingest import SentryReceiver
+from harness.service import ServiceProcess, base_env, service_process
 from svc.buildinfo import read_build_info
 from svc.config import Config
 from svc.exchange import KNOWN_METHODS
@@ -29,8 +31,6 @@ from svc.server_span import UNTRACED_PREFIXES
 from svc.service import create_app
 from svc.telemetry import Telemetry
 from tests.reliability.support import assert_line_follows_contract, http_bytes, raw_request, split_log_lines
-from tests.support.polling import wait_for
-from tests.support.service import ServiceProcess, base_env, service_process
 
 # Secrets a client or the operator hands svc; none may reach a log line, a span or a Sentry event.
 AUTHORIZATION = "Bearer rel-secret-authorization-0451"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkout import REPO
+from harness.results import SCRATCH_DIR, add_results_arguments, results_dir
 from reliability import backend_faults, edge, shutdown, soak
 from reliability.load import require_loopback
-from reliability.report import RESULTS_DIR, SCRATCH_DIR, add_results_arguments, results_dir
-from tests.support.service import REPO
+from reliability.report import RESULTS_DIR
 
 SCRIPTS = {
     "soak": soak,

@@ -25,7 +25,6 @@ __all__ = [
     "LEVELS",
     "PROBLEM_JSON",
     "TIMESTAMP",
-    "TRACERESPONSE",
     "app_client",
     "assert_problem",
     "capture_logs",
@@ -33,7 +32,6 @@ __all__ = [
 ]
 
 PROBLEM_JSON = "application/problem+json"
-TRACERESPONSE = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 DATASETS = frozenset({"svc.access", "svc.app", "svc.server"})

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkout import REPO
+from harness.service import base_env, log_lines
 from svc.buildinfo import read_build_info
 from svc.config import SETTINGS, Config
 from svc.main import openapi_document, run
 from tests.service.test_config import BAD_VALUES, SECRET_ENVS
-from tests.support.service import REPO, base_env, log_lines
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:

@@ -19,6 +19,8 @@ from litestar.types import ASGIApp
 
 import svc.buildinfo
 import svc.health
+from harness.checkout import REPO
+from harness.polling import wait_for
 from svc.app import build_litestar
 from svc.buildinfo import BuildInfo, read_build_info, read_git
 from svc.config import Config
@@ -28,8 +30,6 @@ from svc.service import create_app
 from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
 from tests.service.helpers import app_client, assert_problem
-from tests.support.polling import wait_for
-from tests.support.service import REPO
 
 Client = TestClient[ASGIApp]
 KNOWN_BUILD = BuildInfo(version="1.2.3", commit="a" * 40, commit_time="2026-11-25T17:00:00+00:00", dirty=False)

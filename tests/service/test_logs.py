@@ -18,11 +18,11 @@ import pytest
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
+from harness.polling import wait_for
+from harness.service import base_env, log_lines, service_thread
 from svc.logs import JsonLinesHandler, json_handler_alone
 from svc.main import run
 from tests.service.helpers import ACCESS_FIELDS, capture_logs, field_type_errors
-from tests.support.polling import wait_for
-from tests.support.service import base_env, log_lines, service_thread
 
 # A path that would forge a second JSON line, a quote-broken field and a red terminal if written raw.
 HOSTILE_PATH = '/x\n{"log.level":"critical","message":"forged"}\x1b[31m"'

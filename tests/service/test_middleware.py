@@ -21,12 +21,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from harness.traceresponse import parse_traceresponse
 from svc.buildinfo import BuildInfo
 from svc.config import Config
 from svc.logs import EcsJsonFormatter, configure_logging
 from svc.middleware import RequestTelemetryMiddleware
 from svc.telemetry import Telemetry
-from tests.service.helpers import TRACERESPONSE, field_type_errors
+from tests.service.helpers import field_type_errors
 
 BUILD = BuildInfo(version="test", commit=None, commit_time=None, dirty=None)
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -173,11 +174,11 @@ def test_the_span_the_metrics_and_the_access_line_describe_the_same_request() ->
     served = serve()
     response, (line,) = call_logged(served.app, "/items/a1", **{"x-request-id": "same-1"})
     (span,) = served.finished()
-    match = TRACERESPONSE.fullmatch(response.headers["traceresponse"])
-    assert match is not None
+    parsed = parse_traceresponse(response.headers["traceresponse"])
+    assert parsed is not None
     assert span.context is not None
     trace_id, span_id = f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"
-    assert match.groups() == (trace_id, span_id)
+    assert (parsed.trace_id, parsed.span_id) == (trace_id, span_id)
     assert (line["trace.id"], line["span.id"], line["http.request.id"]) == (trace_id, span_id, "same-1")
     labels = {"method": "GET", "route": "/items/{item_id}", "status_code": "200"}
     assert served.exemplar_trace_id(**labels) == trace_id

@@ -9,9 +9,9 @@ import pytest
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
+from harness.checkout import REPO
 from svc.config import Config
 from svc.main import openapi_document
-from tests.support.service import REPO
 
 Client = TestClient[ASGIApp]
 COMMITTED = REPO / "openapi.json"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkout import REPO
+from harness.service import base_env, service_process
 from svc.config import markdown_table
-from tests.support.service import REPO, base_env, service_process
 
 START = "<!-- env-table:start -->"
 END = "<!-- env-table:end -->"

@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from harness.service import base_env, log_lines
 from svc import pg_schema, sqlite_store
 from svc.main import run
 from svc.postgres_store import PoolSettings, PostgresStore
-from tests.support.service import base_env, log_lines
 
 POOL = PoolSettings(size=2, pool_timeout=5, query_timeout=5)
 

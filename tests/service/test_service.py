@@ -17,6 +17,8 @@ import uvloop
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness.polling import wait_for
+from harness.service import log_lines
 from svc.buildinfo import read_build_info
 from svc.cli import EXIT_FAILURE, EXIT_OK
 from svc.config import Config
@@ -25,8 +27,6 @@ from svc.server import run_server
 from svc.service import Service, bare_app
 from svc.telemetry import Telemetry
 from tests.service.helpers import app_client, capture_logs
-from tests.support.polling import wait_for
-from tests.support.service import log_lines
 
 # Long enough that a queued span reaches the exporter only through the flush at exit, never on the timer.
 NEVER_MS = 600_000

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.checkout import REPO
+from harness.polling import wait_for
+from harness.service import ServiceProcess, base_env, log_lines, service_process
 from tests.service.helpers import assert_problem, field_type_errors
-from tests.support.polling import wait_for
-from tests.support.service import REPO, ServiceProcess, base_env, log_lines, service_process
 
 SLOW_MS = 1500
 

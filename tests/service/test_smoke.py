@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.service import base_env, service_thread
+from harness.service import base_env, service_thread
 
 
 def test_service_thread_serves_healthz_and_stops_with_exit_code_0(tmp_path: Path) -> None:

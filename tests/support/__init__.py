@@ -1,1 +1,1 @@
-"""Shared test helpers: start the real service and wait for it, poll with deadlines."""
+"""Test-only helpers: the log contract, and the pytest plugin of store fixtures (PostgreSQL, store parameters)."""

@@ -38,7 +38,7 @@ ACCESS_FIELDS: dict[str, type] = {
 }
 ERROR_FIELDS: dict[str, type] = {"error.type": str, "error.message": str, "error.stack_trace": str}
 APP_FIELDS: dict[str, type] = {"link.slug": str}
-# The two startup lines that announce each listener (tests/support finds the ports through them).
+# The two startup lines that announce each listener (harness/service.py finds the ports through them).
 LISTENER_FIELDS: dict[str, type] = {"server.address": str, "server.port": int, "labels.listener": str}
 
 

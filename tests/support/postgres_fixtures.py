@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.postgres import PostgresCluster
 from svc.config import Config
 from tests.peers.binaries import peer
-from tests.support.postgres import PostgresCluster
 
 __all__ = ["STORES", "postgres_cluster", "postgres_url", "store_config", "store_env"]
 
@@ -22,12 +22,9 @@ _names = itertools.count()
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One throwaway cluster for the session (fsync off: these tests never crash the machine, only processes)."""
-    cluster = PostgresCluster(peer("postgres"), fsync=False)
-    try:
+    with PostgresCluster(peer("postgres"), fsync=False) as cluster:
         cluster.start()
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

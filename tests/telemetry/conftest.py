@@ -13,7 +13,7 @@ import pytest
 from harness.http_backend import HttpBackend, Reply
 from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.sentry_ingest import SentryReceiver
-from tests.support.service import ServiceThread, base_env, service_thread
+from harness.service import ServiceThread, base_env, service_thread
 
 StartService = Callable[..., AbstractContextManager[ServiceThread]]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,13 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families as parse_cla
 from prometheus_client.samples import Sample
 
 from harness.otlp_receivers import OtlpReceiver, ReceivedSpan
-from tests.support.polling import wait_for
-from tests.support.service import ServiceThread
+from harness.polling import wait_for
+from harness.service import ServiceThread
+from harness.traceresponse import TraceResponse, parse_traceresponse
 
 __all__ = [
     "OPENMETRICS",
     "Scrape",
-    "TraceResponse",
     "flush_spans",
     "request_lines",
     "scrape",
@@ -27,28 +26,15 @@ __all__ = [
 ]
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
-_TRACERESPONSE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-
-
-@dataclass(frozen=True, slots=True)
-class TraceResponse:
-    """The parts of a W3C `traceresponse` header."""
-
-    trace_id: str
-    span_id: str
-    sampled: bool
 
 
 def trace_response(response: httpx.Response) -> TraceResponse:
     """The response's traceresponse header, checked for shape and for non-zero ids."""
     header = response.headers.get("traceresponse")
     assert header is not None, f"no traceresponse header on {response.request.url}: {dict(response.headers)}"
-    match = _TRACERESPONSE.fullmatch(header)
-    assert match is not None, header
-    trace_id, span_id, flags = match.groups()
-    assert int(trace_id, 16) != 0, header
-    assert int(span_id, 16) != 0, header
-    return TraceResponse(trace_id, span_id, int(flags, 16) & 1 == 1)
+    parsed = parse_traceresponse(header)
+    assert parsed is not None, f"not a W3C traceresponse with non-zero ids: {header}"
+    return parsed
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import sampling
 
 from harness.backends import RefusingPort
+from harness.polling import wait_for
+from harness.service import base_env, service_process
 from svc.export import BatchExporter, GrpcSender, HttpSender, Sender
 from svc.main import FLUSH_TIMEOUT
 from svc.spans import Recorder
-from tests.support.polling import wait_for
-from tests.support.service import base_env, service_process
 from tests.telemetry.conftest import StartService
 from tests.telemetry.support import scrape
 

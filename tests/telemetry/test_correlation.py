@@ -8,7 +8,7 @@ import httpx
 
 from harness.otlp_receivers import OtlpGrpcReceiver
 from harness.sentry_ingest import SentryReceiver
-from tests.support.service import ServiceThread
+from harness.service import ServiceThread
 from tests.telemetry.support import scrape, trace_response, wait_request_lines
 
 HEX32 = re.compile(r"[0-9a-f]{32}")

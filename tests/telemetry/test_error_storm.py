@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from harness.sentry_ingest import SentryReceiver
+from harness.service import base_env, service_process
 from svc.main import FLUSH_TIMEOUT
-from tests.support.service import base_env, service_process
 from tests.telemetry.support import scrape
 
 STORM = 1000

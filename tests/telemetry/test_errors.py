@@ -7,8 +7,8 @@ import json
 import httpx
 
 from harness.sentry_ingest import SentryReceiver
+from harness.service import ServiceThread
 from svc.buildinfo import read_build_info
-from tests.support.service import ServiceThread
 from tests.telemetry.conftest import StartService
 from tests.telemetry.support import trace_response
 

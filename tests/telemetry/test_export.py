@@ -22,11 +22,11 @@ from opentelemetry.sdk.trace import sampling
 from harness.backends import RefusingPort
 from harness.http_backend import HttpBackend, Reply
 from harness.otlp_receivers import OtlpGrpcReceiver, decode_request
+from harness.polling import wait_for
 from svc.export import MAX_REQUEST_BYTES, BatchExporter, GrpcSender, HttpSender, Sender, SendError
 from svc.otlp import encode_spans_bytes
 from svc.spans import RecordedSpan, Recorder
 from svc.throttle import LineThrottle
-from tests.support.polling import wait_for
 
 Drops = list[tuple[int, str]]
 Script = deque[ExportTraceServiceResponse | grpc.StatusCode]

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from harness.otlp_receivers import OtlpGrpcReceiver, ReceivedSpan
+from harness.polling import wait_for
+from harness.service import ServiceThread, base_env, service_thread
 from svc.buildinfo import read_build_info
-from tests.support.polling import wait_for
-from tests.support.service import ServiceThread, base_env, service_thread
 from tests.telemetry.support import Scrape, scrape, trace_response
 
 UNKNOWN_PATHS = 1000

@@ -11,8 +11,8 @@ from sentry_sdk.envelope import Envelope
 
 from harness.backends import RefusingPort
 from harness.http_backend import HttpBackend, Reply
+from harness.polling import wait_for
 from svc.sentry_transport import QUEUE_SIZE, EnvelopeTransport, envelope_endpoint
-from tests.support.polling import wait_for
 
 
 class _Ingest(HttpBackend):

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 
 from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.postgres import hold_table_lock
+from harness.service import base_env, service_thread
 from svc.metrics import DB_FAILURE_REASONS
-from tests.support.postgres import hold_table_lock
-from tests.support.service import base_env, service_thread
 from tests.telemetry.support import scrape, trace_response
 
 URL = "https://example.com/telemetry"

@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from harness.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
+from harness.postgres import PostgresCluster
+from harness.service import ServiceThread, base_env, service_thread
+from harness.traceresponse import TraceResponse
 from svc.buildinfo import read_build_info
-from tests.support.postgres import PostgresCluster
-from tests.support.service import ServiceThread, base_env, service_thread
-from tests.telemetry.support import TraceResponse, flush_spans, trace_response
+from tests.telemetry.support import flush_spans, trace_response
 
 
 @dataclass

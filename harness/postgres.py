@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.support.polling import wait_for
+from harness.polling import wait_for
 
 __all__ = ["PostgresCluster", "hold_table_lock", "run_sql"]
 
@@ -83,7 +83,8 @@ def hold_table_lock(dsn: str, table: str = "links") -> Iterator[None]:
 
 
 class PostgresCluster:
-    """One `postgres` server over its own data directory, listening on 127.0.0.1 only (no Unix socket)."""
+    """One `postgres` server over its own data directory, listening on 127.0.0.1 only (no Unix socket); as a
+    context manager, closed (stopped, files deleted) on the way out."""
 
     def __init__(self, postgres_bin: str, *, fsync: bool = True, cpus: Sequence[int] = ()) -> None:
         self._bin = Path(postgres_bin).parent
@@ -214,6 +215,12 @@ class PostgresCluster:
         """A fresh, empty database; its URL."""
         run_sql(self.url(), f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def __enter__(self) -> PostgresCluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop the server (thawing it first, in case a test froze it) and delete its files."""

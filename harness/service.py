@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,20 @@ from typing import Any
 
 import httpx
 
+from harness.checkout import REPO
+from harness.polling import wait_for
+from harness.process import Exit, ServerProcess, server_process, wait_started
 from svc.main import run
-from tests.support.polling import wait_for
 
-__all__ = ["ServiceProcess", "ServiceThread", "log_lines", "service_process", "service_thread"]
-
-REPO = Path(__file__).resolve().parents[2]
+__all__ = [
+    "ServiceProcess",
+    "ServiceThread",
+    "base_env",
+    "listeners",
+    "log_lines",
+    "service_process",
+    "service_thread",
+]
 
 
 class _Buffer(io.StringIO):
@@ -46,7 +53,8 @@ def log_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _listeners(text: str) -> dict[str, tuple[str, int]] | None:
+def listeners(text: str) -> dict[str, tuple[str, int]] | None:
+    """(address, port) of each listener its startup lines announce, once both public and admin have."""
     found = {}
     for line in text.splitlines():
         try:
@@ -56,6 +64,17 @@ def _listeners(text: str) -> dict[str, tuple[str, int]] | None:
         if isinstance(doc, dict) and "labels.listener" in doc:
             found[doc["labels.listener"]] = (doc["server.address"], doc["server.port"])
     return found if {"public", "admin"} <= found.keys() else None
+
+
+def _listening(
+    svc: _Running,
+    text: Callable[[], str],
+    alive: Callable[[], bool],
+    exited: Callable[[], str],
+    timeout: float,
+) -> None:
+    ports = wait_started(lambda: listeners(text()), alive, exited, timeout, "listener log lines")
+    svc.public, svc.admin = ports["public"], ports["admin"]
 
 
 def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -118,14 +137,11 @@ def service_thread(env: Mapping[str, str], timeout: float = 15.0, *, ready: bool
     thread = threading.Thread(target=target, name="svc", daemon=True)
     thread.start()
     try:
-        ports = wait_for(
-            lambda: _listeners(svc.stdout.text()) or (None if thread.is_alive() else {"dead": ("", 0)}),
-            timeout,
-            what="listener log lines",
-        )
-        if "dead" in ports:
-            raise AssertionError(f"service exited with {svc.exit_code}:\n{svc.stdout.text()}{svc.stderr.text()}")
-        svc.public, svc.admin = ports["public"], ports["admin"]
+
+        def text() -> str:
+            return svc.stdout.text() + svc.stderr.text()
+
+        _listening(svc, text, thread.is_alive, lambda: f"service exited with {svc.exit_code}:\n{text()}", timeout)
         if ready:
             svc.wait_ready(timeout)
         yield svc
@@ -139,13 +155,16 @@ def service_thread(env: Mapping[str, str], timeout: float = 15.0, *, ready: bool
 class ServiceProcess(_Running):
     """The service as a real process (`python -m svc`), for signals and exit codes."""
 
-    proc: subprocess.Popen[str] | None = None
-    output: list[str] = field(default_factory=list)
-    _reader: threading.Thread | None = None
+    server: ServerProcess = field(kw_only=True)
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        """The process itself."""
+        return self.server.proc
 
     def text(self) -> str:
-        """Stdout so far."""
-        return "".join(self.output)
+        """Stdout and stderr so far."""
+        return self.server.text()
 
     def logs(self) -> list[dict[str, Any]]:
         """Stdout so far, one dict per line."""
@@ -153,51 +172,26 @@ class ServiceProcess(_Running):
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Send a signal to the process."""
-        assert self.proc is not None
-        self.proc.send_signal(signum)
+        self.server.signal(signum)
 
     def wait(self, timeout: float) -> int:
         """Wait for exit; return the exit code."""
-        assert self.proc is not None
-        code = self.proc.wait(timeout)
-        if self._reader is not None:
-            self._reader.join(5)
-        return code
+        return self.server.wait(timeout)
+
+    def terminate(self, timeout: float) -> Exit:
+        """SIGTERM and wait for the exit, timed (harness.process.ServerProcess.terminate)."""
+        return self.server.terminate(timeout)
 
 
 @contextmanager
 def service_process(env: Mapping[str, str], timeout: float = 20.0) -> Iterator[ServiceProcess]:
     """Start `python -m svc` with env (plus PATH); yield once /readyz answers 200; kill it if still running."""
-    full_env = {"PATH": os.environ.get("PATH", ""), **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "svc"],
-        env=full_env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    svc = ServiceProcess(proc=proc)
+    with server_process([sys.executable, "-m", "svc"], env, REPO) as server:
+        svc = ServiceProcess(server=server)
 
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            svc.output.append(line)
+        def exited() -> str:
+            return f"service exited with {server.proc.poll()}:\n{server.final_text()}"
 
-    svc._reader = threading.Thread(target=read, daemon=True)
-    svc._reader.start()
-    try:
-        ports = wait_for(
-            lambda: _listeners(svc.text()) or (None if proc.poll() is None else {"dead": ("", 0)}),
-            timeout,
-            what="listener log lines",
-        )
-        if "dead" in ports:
-            raise AssertionError(f"service exited with {proc.returncode}:\n{svc.text()}")
-        svc.public, svc.admin = ports["public"], ports["admin"]
+        _listening(svc, server.text, server.running, exited, timeout)
         svc.wait_ready(timeout)
         yield svc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)

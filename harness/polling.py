@@ -1,4 +1,4 @@
-"""Polling with a deadline: tests wait for a condition, never sleep and hope."""
+"""Polling with a deadline: wait for a condition, never sleep and hope."""
 
 from __future__ import annotations
 
@@ -11,11 +11,23 @@ __all__ = ["wait_for"]
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    """Call condition until it returns something truthy (returned) or timeout seconds pass (AssertionError)."""
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "",
+    alive: Callable[[], None] | None = None,
+) -> T:
+    """Call condition until it returns something truthy (returned) or timeout seconds pass (AssertionError).
+
+    alive, when given, runs before each try and raises when the thing polled is gone (a peer process that exited):
+    its error ends the wait at once instead of at the deadline.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
+        if alive is not None:
+            alive()
         try:
             result = condition()
             if result:
