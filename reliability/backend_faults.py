@@ -31,11 +31,12 @@ from harness.backends import FAULT_MODES, Mode
 from harness.loglines import WarningLines, warning_lines
 from harness.mix import Call
 from harness.otlp_receivers import otlp_receiver
+from harness.procfs import rss_bytes
 from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import base_env, service_process
 from reliability.load import Outcome, run_load, summarize
-from reliability.report import RESULTS_DIR, rss_bytes
+from reliability.report import RESULTS_DIR
 from svc.sentry_transport import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE
