@@ -25,7 +25,7 @@ from bench.duel import run_duels
 from bench.launch import REPO
 from bench.report import created_now, machine_info, write_reports
 from bench.rounds import run_benchmark
-from bench.settings import DEFAULT_PATH, add_run_options, keys, settings_from_args
+from bench.settings import DEFAULT_PATH, add_run_options, comma_list, settings_from_args
 from bench.variants import DEFAULT_VARIANTS, VARIANTS
 from harness.results import results_dir
 
@@ -39,12 +39,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Run svc's telemetry variants side by side; write latest.{json,md,png} (default results/bench/).",
         epilog="Variants: " + "; ".join(f"{k} = {v.label}" for k, v in VARIANTS.items()),
     )
-    parser.add_argument("--variants", type=keys, default=list(DEFAULT_VARIANTS), help="comma-separated keys")
+    parser.add_argument("--variants", type=comma_list, default=list(DEFAULT_VARIANTS), help="comma-separated keys")
     add_run_options(parser, rounds=4, duration=12, connections=32, per="run")
     parser.add_argument("--path", default=DEFAULT_PATH, help="the GET every variant serves")
     parser.add_argument("--rss-seconds", type=int, default=0, help="RSS-flat check length (0: skip; report: 300)")
-    parser.add_argument("--rss-variants", type=keys, default=["d-refused", "d-blackhole"])
-    parser.add_argument("--duel", type=keys, help="variants dueled against (a) (default: all but a; none: skip)")
+    parser.add_argument("--rss-variants", type=comma_list, default=["d-refused", "d-blackhole"])
+    parser.add_argument("--duel", type=comma_list, help="variants dueled against (a) (default: all but a; none: skip)")
     parser.add_argument("--quiet-timeout", type=float, default=60.0, help="max wait for a quiet machine per run")
     return parser.parse_args(argv)
 

@@ -28,7 +28,7 @@ from bench.context import Context, open_context
 from bench.launch import REPO
 from bench.measure import EXPORT_INTERVAL_S
 from bench.process import Server
-from bench.settings import Settings, add_run_options, keys, settings_from_args
+from bench.settings import Settings, add_run_options, comma_list, settings_from_args
 from bench.variants import check_keys, variant_of
 from bench.wrk import parse_wrk, start_wrk, wrk_errors
 from harness.procfs import cpu_seconds
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
     raw = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench.duel", description=__doc__.split("\n\n")[0])
-    parser.add_argument("contenders", type=keys, help="comma-separated variant keys, each dueled against --base")
+    parser.add_argument("contenders", type=comma_list, help="comma-separated variant keys, each dueled against --base")
     parser.add_argument("--base", default=BASE, help="the variant every contender is compared with (default a)")
     add_duel_options(parser)
     args = parser.parse_args(raw)

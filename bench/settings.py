@@ -14,7 +14,7 @@ from bench.variants import DEFAULT_VARIANTS
 from harness.results import add_results_arguments
 from harness.seed import LINK_PATH
 
-__all__ = ["DEFAULT_PATH", "Settings", "add_run_options", "default_cpus", "keys", "settings_from_args"]
+__all__ = ["DEFAULT_PATH", "Settings", "add_run_options", "comma_list", "default_cpus", "settings_from_args"]
 
 DEFAULT_PATH = LINK_PATH
 
@@ -42,13 +42,13 @@ class Settings:
     progress: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr, flush=True))
 
 
-def keys(text: str) -> list[str]:
+def comma_list(text: str) -> list[str]:
     """A comma-separated command-line list."""
     return [k.strip() for k in text.split(",") if k.strip()]
 
 
 def _cpu_list(text: str) -> list[int]:
-    return [int(k) for k in keys(text)]
+    return [int(k) for k in comma_list(text)]
 
 
 def default_cpus() -> tuple[int, list[int]]:
