@@ -30,7 +30,11 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 class Server:
-    """One variant's server process, pinned to a core, its stdout and stderr in a log file."""
+    """One variant's server process, pinned to a core, its stdout and stderr in a log file.
+
+    A file, not a pipe read by a thread: a variant writes thousands of access lines a second, and counting them
+    in a file costs the benchmark's own process nothing while the window is measured.
+    """
 
     def __init__(self, launch: Launch, cpu: int, log_path: Path) -> None:
         self.launch = launch
