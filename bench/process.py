@@ -30,15 +30,13 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 class Server:
-    """One variant's server process, pinned to a core, its stdout and stderr in a log file.
-
-    A file, not a pipe read by a thread: a variant writes thousands of access lines a second, and counting them
-    in a file costs the benchmark's own process nothing while the window is measured.
-    """
+    """One variant's server process, pinned to a core, its stdout and stderr in a log file."""
 
     def __init__(self, launch: Launch, cpu: int, log_path: Path) -> None:
         self.launch = launch
         self.log_path = log_path
+        # A file, not a pipe drained by a thread (harness/process.py): a variant writes thousands of access lines a
+        # second, and in a file they cost the benchmark's process nothing until counted after the window.
         self._log = log_path.open("wb")
         self.started = time.monotonic()
         # taskset execs the command: the pid is the server's own.
