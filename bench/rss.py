@@ -11,7 +11,7 @@ from bench.context import Context
 from bench.heap import heap_stats, install_hook
 from bench.variants import Runs, variant_of
 from bench.wrk import parse_wrk, run_wrk, start_wrk
-from harness.procfs import memory_kib
+from harness.procfs import RssSampler, memory_kib
 
 __all__ = ["RSS_FLAT_MIB", "rss_check", "rss_verdict"]
 
@@ -24,22 +24,22 @@ def rss_check(ctx: Context, key: str) -> dict[str, Any]:
     # Python servers get the heap probe (a SIGUSR1 handler); the Go binary would die of the signal.
     heap_dir = None if variant_of(key).runs is Runs.GO else ctx.workdir / "heap"
     server, startup = ctx.start(key, "rss", install_hook(heap_dir) if heap_dir else None)
-    samples: list[tuple[float, float]] = []
     heap: dict[str, Any] = {}
     try:
         port = server.launch.port
         if s.warmup > 0:
             run_wrk(port, s.path, s.warmup, s.connections, s.load_cpus)
-        start = time.monotonic()
-        load = start_wrk(port, s.path, s.rss_seconds, s.connections, s.load_cpus)
-        while load.poll() is None:
-            elapsed = time.monotonic() - start
-            samples.append((round(elapsed, 2), memory_kib(server.pids(), "VmRSS") / 1024))
+        with RssSampler(server.proc.pid, every=1.0) as sampler:
+            start = time.monotonic()
+            load = start_wrk(port, s.path, s.rss_seconds, s.connections, s.load_cpus)
             # The heap at the two points the RSS verdict compares: the end of the first quarter and the end.
             for point, at in (("start", s.rss_seconds / 4), ("end", s.rss_seconds - 2)):
-                if heap_dir is not None and point not in heap and elapsed >= at:
+                while load.poll() is None and time.monotonic() - start < at:
+                    time.sleep(0.1)  # waiting for the point; the sampler keeps its own pace
+                if heap_dir is not None and load.poll() is None:
                     heap[point] = heap_stats(server.proc.pid, heap_dir)
-            time.sleep(1.0)  # the sampling interval
+            load.wait(s.rss_seconds + 60)
+        samples = sampler.samples
         wrk = parse_wrk(load.stdout.read() if load.stdout is not None else "")
         dropped = server.dropped_spans()
         hwm = memory_kib(server.pids(), "VmHWM") / 1024

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 __all__ = [
     "CLK_TCK",
+    "RssSampler",
     "core_busy",
     "cpu_seconds",
     "cpu_times",
@@ -98,6 +102,38 @@ def rss_bytes(pid: int) -> int | None:
     """Resident set size of one process in bytes (None once it has exited)."""
     kib = _status_kib(pid, "VmRSS")
     return None if kib is None else kib * 1024
+
+
+class RssSampler:
+    """VmRSS of a process and its descendants, sampled on a thread every `every` s while the block runs."""
+
+    def __init__(self, pid: int, every: float = 1.0) -> None:
+        self.pid = pid
+        self.every = every
+        self.samples: list[tuple[float, float]] = []  # (seconds since the block began, MiB), 2 decimals each
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
+        self._start = 0.0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            kib = [_status_kib(pid, "VmRSS") for pid in process_tree(self.pid)]
+            if kib[0] is not None:  # not once the process has gone
+                self.samples.append(
+                    (round(time.monotonic() - self._start, 2), round(sum(k or 0 for k in kib) / 1024, 2))
+                )
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> Self:
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def core_busy(cpu: int) -> float:

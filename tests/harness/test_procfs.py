@@ -24,11 +24,11 @@ pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs L
 
 @pytest.fixture
 def spawn() -> Iterator[Spawn]:
-    """Start `python -c code`; returns it and the first line it prints (its readiness). Killed after the test."""
+    """Start `python -c code` (stdin a pipe); returns it and the first line it prints. Killed after the test."""
     procs: list[subprocess.Popen[str]] = []
 
     def start(code: str) -> tuple[subprocess.Popen[str], str]:
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(proc)
         assert proc.stdout is not None
         return proc, proc.stdout.readline().strip()
@@ -146,3 +146,38 @@ def test_a_core_running_a_burner_counts_at_least_the_burners_cpu_as_busy(spawn: 
 def test_the_machine_is_busy_by_at_least_one_burner(spawn: Spawn) -> None:
     spawn(f"print('ready', flush=True)\n{BURN}")
     assert procfs.machine_busy(0.5) >= 0.5
+
+
+def test_the_rss_sampler_follows_the_tree_as_a_child_starts_holding_memory(spawn: Spawn) -> None:
+    # The parent starts a child that allocates once a line arrives on its stdin, passed on by the parent.
+    child = f"import sys; sys.stdin.readline(); kept = bytearray({HELD_MIB * MIB}); print('held', flush=True); {SLEEP}"
+    parent = f"""
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, '-c', {child!r}], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+print('ready', flush=True)
+child.stdin.write(sys.stdin.readline()); child.stdin.flush()
+print(child.stdout.readline().strip(), flush=True)
+time.sleep(60)
+"""
+    proc, _ = spawn(parent)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    with procfs.RssSampler(proc.pid, every=0.05) as sampler:
+        wait_for(lambda: len(sampler.samples) >= 2, timeout=10, what="two samples")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "held"
+        wait_for(lambda: sampler.samples[-1][1] - sampler.samples[0][1] >= HELD_MIB - 16, timeout=10, what="growth")
+    taken = len(sampler.samples)
+    times = [t for t, _ in sampler.samples]
+    assert times == sorted(times)
+    time.sleep(0.2)  # sampling has stopped: no sample lands after the block
+    assert len(sampler.samples) == taken
+
+
+def test_the_rss_sampler_takes_no_sample_of_a_process_that_has_gone(spawn: Spawn) -> None:
+    proc, _ = spawn("print('ready', flush=True)")
+    proc.wait(10)
+    with procfs.RssSampler(proc.pid, every=0.01) as sampler:
+        time.sleep(0.1)  # ten sampling intervals
+    assert sampler.samples == []
