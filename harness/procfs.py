@@ -105,7 +105,7 @@ def rss_bytes(pid: int) -> int | None:
 
 
 class RssSampler:
-    """VmRSS of a process and its descendants, sampled on a thread every `every` s while the block runs."""
+    """VmRSS of a process and its descendants: when the block begins, every `every` s on a thread, when it ends."""
 
     def __init__(self, pid: int, every: float = 1.0) -> None:
         self.pid = pid
@@ -115,17 +115,20 @@ class RssSampler:
         self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
         self._start = 0.0
 
+    def sample(self) -> None:
+        """Take one sample now (none once the process has gone)."""
+        kib = [_status_kib(pid, "VmRSS") for pid in process_tree(self.pid)]
+        if kib[0] is not None:
+            self.samples.append((round(time.monotonic() - self._start, 2), round(sum(k or 0 for k in kib) / 1024, 2)))
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            kib = [_status_kib(pid, "VmRSS") for pid in process_tree(self.pid)]
-            if kib[0] is not None:  # not once the process has gone
-                self.samples.append(
-                    (round(time.monotonic() - self._start, 2), round(sum(k or 0 for k in kib) / 1024, 2))
-                )
-            self._stop.wait(self.every)
+        while not self._stop.wait(self.every):
+            self.sample()
 
     def __enter__(self) -> Self:
+        # The first and the last sample are taken in the caller's thread: a block's start and end are always read.
         self._start = time.monotonic()
+        self.sample()
         self._thread.start()
         return self
 
@@ -134,6 +137,7 @@ class RssSampler:
     ) -> None:
         self._stop.set()
         self._thread.join(10)
+        self.sample()
 
 
 def core_busy(cpu: int) -> float:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from harness import procfs
-from tests.support.polling import wait_for
 
 MIB = 1 << 20
 # A child that has touched 96 MiB reads >= 80 MiB resident; a bare interpreter stays far below that.
@@ -40,8 +39,16 @@ def spawn() -> Iterator[Spawn]:
 
 
 BURN = "while True: pass"
+# Burns until its own clock says 0.3 s of CPU (reading that clock is a system call: not too often), prints the figure,
+# then sleeps: the test reads /proc after the line.
+BURN_THEN_REPORT = """
+import time
+while time.process_time() < 0.3: sum(range(10_000))
+print(time.process_time(), flush=True)
+time.sleep(60)
+"""
 SLEEP = "import time; time.sleep(60)"
-WRITE = "while True: os.write(fd, bytes(1))"
+WRITE = "while time.process_time() < 0.3: os.write(fd, bytes(1))"
 
 
 # Each level starts the next and prints its pid (the innermost only sleeps), then sleeps itself.
@@ -69,19 +76,20 @@ def test_the_tree_holds_the_process_its_child_and_its_grandchild(spawn: Spawn) -
     assert procfs.process_tree(grandchild) == [grandchild]
 
 
-def test_cpu_time_grows_while_the_process_burns_and_stays_flat_while_it_sleeps(spawn: Spawn) -> None:
-    burner, _ = spawn(f"print('ready', flush=True)\n{BURN}")
+def test_cpu_time_is_what_the_process_burnt_and_stays_flat_while_it_sleeps(spawn: Spawn) -> None:
     sleeper, _ = spawn(f"print('ready', flush=True); {SLEEP}")
-    start_burn, start_sleep = procfs.cpu_seconds([burner.pid]), procfs.cpu_seconds([sleeper.pid])
-    wait_for(lambda: procfs.cpu_seconds([burner.pid]) - start_burn >= 0.3, timeout=30, what="0.3 s of CPU burnt")
+    start_sleep = procfs.cpu_seconds([sleeper.pid])
+    burner, own = spawn(BURN_THEN_REPORT)
+    assert procfs.cpu_seconds([burner.pid]) == pytest.approx(float(own), abs=0.1)  # start-up and ticks of rounding
     assert procfs.cpu_seconds([sleeper.pid]) - start_sleep < 0.05
 
 
 def test_cpu_times_split_user_from_system_time(spawn: Spawn) -> None:
     # Writing to /dev/null is almost all system time; the busy loop almost all user time.
-    syscalls, _ = spawn(f"import os; fd = os.open(os.devnull, os.O_WRONLY); print('ready', flush=True)\n{WRITE}")
-    burner, _ = spawn(f"print('ready', flush=True)\n{BURN}")
-    wait_for(lambda: procfs.cpu_seconds([syscalls.pid, burner.pid]) >= 0.6, timeout=30, what="0.6 s of CPU")
+    syscalls, _ = spawn(
+        f"import os, time; fd = os.open(os.devnull, os.O_WRONLY)\n{WRITE}\nprint('done', flush=True); {SLEEP}"
+    )
+    burner, _ = spawn(BURN_THEN_REPORT)
     sys_user, sys_system = procfs.cpu_times([syscalls.pid])
     burn_user, burn_system = procfs.cpu_times([burner.pid])
     assert burn_user > burn_system
@@ -118,17 +126,16 @@ def test_each_thread_is_charged_its_own_cpu(spawn: Spawn) -> None:
     code = """
 import threading, time
 def burn():
-    while True: pass
+    while time.thread_time() < 0.3: sum(range(10_000))
+    print(threading.get_native_id(), time.thread_time(), flush=True)
+    time.sleep(60)
 threading.Thread(target=burn, daemon=True).start()
-time.sleep(0.05)
-print([t.native_id for t in threading.enumerate() if t.name != "MainThread"][0], flush=True)
 time.sleep(60)
 """
     proc, line = spawn(code)
-    busy = int(line)
-    wait_for(lambda: procfs.thread_cpu(proc.pid)[busy][1] >= 0.3, timeout=30, what="the thread's 0.3 s")
+    busy, own = int(line.split()[0]), float(line.split()[1])
     threads = procfs.thread_cpu(proc.pid)
-    assert set(threads) == {proc.pid, busy}
+    assert threads[busy][1] == pytest.approx(own, abs=0.05)
     assert threads[proc.pid][1] < 0.2  # the main thread only sleeps
     assert threads[proc.pid][0] == Path(f"/proc/{proc.pid}/comm").read_text().strip()
 
@@ -148,7 +155,7 @@ def test_the_machine_is_busy_by_at_least_one_burner(spawn: Spawn) -> None:
     assert procfs.machine_busy(0.5) >= 0.5
 
 
-def test_the_rss_sampler_follows_the_tree_as_a_child_starts_holding_memory(spawn: Spawn) -> None:
+def test_the_rss_sampler_reads_the_tree_when_its_block_begins_and_ends(spawn: Spawn) -> None:
     # The parent starts a child that allocates once a line arrives on its stdin, passed on by the parent.
     child = f"import sys; sys.stdin.readline(); kept = bytearray({HELD_MIB * MIB}); print('held', flush=True); {SLEEP}"
     parent = f"""
@@ -162,17 +169,23 @@ time.sleep(60)
     proc, _ = spawn(parent)
     assert proc.stdin is not None
     assert proc.stdout is not None
-    with procfs.RssSampler(proc.pid, every=0.05) as sampler:
-        wait_for(lambda: len(sampler.samples) >= 2, timeout=10, what="two samples")
+    with procfs.RssSampler(proc.pid, every=3600) as sampler:  # no sample on the thread: only the block's ends
+        assert len(sampler.samples) == 1
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "held"
-        wait_for(lambda: sampler.samples[-1][1] - sampler.samples[0][1] >= HELD_MIB - 16, timeout=10, what="growth")
-    taken = len(sampler.samples)
-    times = [t for t, _ in sampler.samples]
-    assert times == sorted(times)
-    time.sleep(0.2)  # sampling has stopped: no sample lands after the block
-    assert len(sampler.samples) == taken
+    [(t0, before), (t1, after)] = sampler.samples
+    assert t0 <= t1
+    assert after - before >= HELD_MIB - 16
+
+
+def test_the_rss_sampler_samples_on_its_thread_while_the_block_runs(spawn: Spawn) -> None:
+    proc, _ = spawn(f"print('ready', flush=True); {SLEEP}")
+    with procfs.RssSampler(proc.pid, every=0.01) as sampler:
+        spawn(BURN_THEN_REPORT)  # the block lasts while another process burns 0.3 s of CPU: 30 intervals or more
+        inside = sampler.samples[:]
+    assert len(inside) >= 3
+    assert [t for t, _ in inside] == sorted(t for t, _ in inside)
 
 
 def test_the_rss_sampler_takes_no_sample_of_a_process_that_has_gone(spawn: Spawn) -> None:
