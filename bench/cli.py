@@ -17,55 +17,34 @@ Needs wrk (`apt-get install -y wrk`) and taskset; Go for variant (f).
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from bench.duel import run_duels
-from bench.harness import DEFAULT_VARIANTS, REPO, VARIANTS, Settings, run_benchmark
+from bench.launch import REPO
 from bench.report import created_now, machine_info, write_reports
-from harness.results import add_results_arguments, results_dir
+from bench.rounds import run_benchmark
+from bench.settings import DEFAULT_PATH, add_run_options, comma_list, settings_from_args
+from bench.variants import DEFAULT_VARIANTS, VARIANTS
+from harness.results import results_dir
 
-__all__ = ["main"]
-
-
-def _keys(text: str) -> list[str]:
-    return [k.strip() for k in text.split(",") if k.strip()]
-
-
-def _cpus() -> tuple[int, list[int]]:
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return available[0], available[:1]
-    return available[0], available[1:]
+__all__ = ["main", "parse_args"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line."""
-    server_cpu, load_cpus = _cpus()
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Run svc's telemetry variants side by side; write latest.{json,md,png} (default results/bench/).",
         epilog="Variants: " + "; ".join(f"{k} = {v.label}" for k, v in VARIANTS.items()),
     )
-    parser.add_argument("--variants", type=_keys, default=list(DEFAULT_VARIANTS), help="comma-separated keys")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
-    parser.add_argument("--duration", type=int, default=12, help="measured seconds per run (default 12)")
-    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per run (default 3)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--path", default="/links/bench-link", help="the GET every variant serves")
-    parser.add_argument("--server-cpu", type=int, default=server_cpu)
-    parser.add_argument("--load-cpus", type=_keys, default=[str(c) for c in load_cpus], help="wrk + receivers")
+    parser.add_argument("--variants", type=comma_list, default=list(DEFAULT_VARIANTS), help="comma-separated keys")
+    add_run_options(parser, rounds=4, duration=12, connections=32, per="run")
+    parser.add_argument("--path", default=DEFAULT_PATH, help="the GET every variant serves")
     parser.add_argument("--rss-seconds", type=int, default=0, help="RSS-flat check length (0: skip; report: 300)")
-    parser.add_argument("--rss-variants", type=_keys, default=["d-refused", "d-blackhole"])
-    add_results_arguments(parser, REPO / "bench" / "results")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' stdout files (in a temp dir)")
-    parser.add_argument(
-        "--baseline", type=Path, help="a tree whose svc/ the `<svc variant>@base` variants run (before/after)"
-    )
-    parser.add_argument("--duel", type=_keys, help="variants dueled against (a) (default: all but a; none: skip)")
+    parser.add_argument("--rss-variants", type=comma_list, default=["d-refused", "d-blackhole"])
+    parser.add_argument("--duel", type=comma_list, help="variants dueled against (a) (default: all but a; none: skip)")
     parser.add_argument("--quiet-timeout", type=float, default=60.0, help="max wait for a quiet machine per run")
     return parser.parse_args(argv)
 
@@ -75,21 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     out = results_dir(args)
-    if args.server_cpu in [int(c) for c in args.load_cpus]:
+    if args.server_cpu in args.load_cpus:
         print("warning: server and load generator share a CPU; numbers will be pessimistic", file=sys.stderr)
-    settings = Settings(
+    settings = replace(
+        settings_from_args(args),
         variants=args.variants,
-        rounds=args.rounds,
-        duration=args.duration,
-        warmup=args.warmup,
-        connections=args.connections,
         path=args.path,
-        server_cpu=args.server_cpu,
-        load_cpus=[int(c) for c in args.load_cpus],
         rss_seconds=args.rss_seconds,
         rss_variants=args.rss_variants,
-        keep_logs=args.keep_logs,
-        baseline=args.baseline,
         quiet_timeout=args.quiet_timeout,
     )
     created = created_now()

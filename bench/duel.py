@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -25,27 +24,19 @@ from typing import Any
 
 import orjson
 
-from bench.harness import (
-    BASELINE_SUFFIX,
-    REPO,
-    VARIANTS,
-    Context,
-    Server,
-    Settings,
-    _context,
-    _finish,
-    _start,
-    cpu_times,
-    parse_wrk,
-    variant_of,
-    wrk_command,
-)
-from harness.results import add_results_arguments, results_dir
+from bench.context import Context, open_context
+from bench.launch import REPO
+from bench.measure import EXPORT_INTERVAL_S
+from bench.process import Server
+from bench.settings import Settings, add_run_options, comma_list, settings_from_args
+from bench.variants import check_keys, variant_of
+from bench.wrk import parse_wrk, start_wrk, wrk_errors
+from harness.procfs import cpu_seconds
+from harness.results import results_dir
 
-__all__ = ["DuelSide", "duel_once", "main", "run_duels", "share_stats"]
+__all__ = ["BASE", "DuelSide", "add_duel_options", "duel_once", "main", "run_duels", "share_stats"]
 
 BASE = "a"
-EXPORT_INTERVAL_S = 1.2  # one batch export interval, so the receiver has the last batch's spans
 
 
 @dataclass
@@ -62,13 +53,13 @@ class DuelSide:
 
     def begin(self) -> None:
         """Snapshot the counters at the start of the measured window."""
-        self.cpu0 = sum(cpu_times(self.server.pids()))
+        self.cpu0 = cpu_seconds(self.server.pids())
         self.dropped0 = self.server.dropped_spans()
         self.lines0 = self.server.log_lines()
 
     def end(self) -> None:
         """The CPU snapshot at the end of this side's own wrk run (the other may still be running)."""
-        self.cpu1 = sum(cpu_times(self.server.pids()))
+        self.cpu1 = cpu_seconds(self.server.pids())
 
     def result(self, wrk: dict[str, Any]) -> dict[str, Any]:
         """This side's numbers for the window."""
@@ -76,15 +67,12 @@ class DuelSide:
         per_request = max(requests, 1)
         cpu = self.cpu1 - self.cpu0
         dropped1 = self.server.dropped_spans()
-        errors = sum(
-            int(wrk[k]) for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
-        )
         return {
             "variant": self.key,
             "requests": requests,
             "rps": round(requests / (wrk["duration_us"] / 1e6), 1),
             "p99_ms": wrk["p99_us"] / 1000,
-            "errors": errors,
+            "errors": wrk_errors(wrk),
             "cpu_seconds": round(cpu, 3),
             "cpu_us_per_request": round(cpu * 1e6 / per_request, 2),
             "log_lines_per_request": round((self.server.log_lines() - self.lines0) / per_request, 3),
@@ -96,15 +84,7 @@ class DuelSide:
 def _load_both(ctx: Context, sides: Sequence[DuelSide], seconds: int, measured: bool) -> list[dict[str, Any]]:
     """One wrk per side, started together; a side's CPU is read the moment its own wrk ends."""
     s = ctx.settings
-    procs = [
-        subprocess.Popen(
-            wrk_command(side.server.launch.port, s.path, seconds, s.connections, s.load_cpus),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for side in sides
-    ]
+    procs = [start_wrk(side.server.launch.port, s.path, seconds, s.connections, s.load_cpus) for side in sides]
     outputs: list[str | None] = [None] * len(procs)
     deadline = time.monotonic() + seconds + 60
     while any(out is None for out in outputs):
@@ -128,7 +108,7 @@ def duel_once(ctx: Context, left: str, right: str, tag: str, right_first: bool =
     started: dict[str, DuelSide] = {}
     try:
         for key, side_name in order:
-            server, startup = _start(ctx, key, f"{tag}-{side_name}")
+            server, startup = ctx.start(key, f"{tag}-{side_name}")
             started[side_name] = DuelSide(key, server, startup)
         sides = [started["L"], started["R"]]
         if s.warmup > 0:
@@ -143,7 +123,7 @@ def duel_once(ctx: Context, left: str, right: str, tag: str, right_first: bool =
         results = [side.result(wrk) for side, wrk in zip(sides, wrks, strict=True)]
     finally:
         for side in started.values():
-            _finish(ctx, side.server)
+            ctx.finish(side.server)
     left_r, right_r = results
     return {
         "left": left_r,
@@ -189,14 +169,12 @@ def _summary(base: str, key: str, rounds: list[dict[str, Any]]) -> dict[str, Any
 
 def run_duels(settings: Settings, contenders: Sequence[str], base: str = BASE) -> dict[str, Any]:
     """The control (base vs base) and base vs each contender, interleaved over the rounds."""
-    unknown = [k for k in (base, *contenders) if k.removesuffix(BASELINE_SUFFIX) not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variants: {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    check_keys([base, *contenders])
     keys = [base, *[k for k in dict.fromkeys(contenders) if k != base]]
     say = settings.progress
     rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
     started = time.monotonic()
-    with _context(settings, keys) as ctx:
+    with open_context(settings, keys) as ctx:
         for round_no in range(settings.rounds):
             shift = round_no % len(keys)
             for key in keys[shift:] + keys[:shift]:
@@ -232,45 +210,18 @@ def write_duel_report(report: dict[str, Any], out: Path) -> list[Path]:
     return [out / "duel.json", out / "duel.md"]
 
 
-def duel_settings(args: argparse.Namespace) -> Settings:
-    """Settings from the shared duel options."""
-    return Settings(
-        variants=[],
-        rounds=args.rounds,
-        duration=args.duration,
-        warmup=args.warmup,
-        connections=args.connections,
-        server_cpu=args.server_cpu,
-        load_cpus=[int(c) for c in args.load_cpus],
-        keep_logs=args.keep_logs,
-        baseline=args.baseline,
-    )
-
-
 def add_duel_options(parser: argparse.ArgumentParser, rounds: int = 4, duration: int = 10) -> None:
     """The options every duel entry point takes."""
-    from bench.cli import _cpus, _keys
-
-    server_cpu, load_cpus = _cpus()
-    parser.add_argument("--rounds", type=int, default=rounds, help=f"rounds of every duel (default {rounds})")
-    parser.add_argument("--duration", type=int, default=duration, help=f"measured seconds (default {duration})")
-    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per duel (default 3)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections per side (default 16)")
-    parser.add_argument("--server-cpu", type=int, default=server_cpu)
-    parser.add_argument("--load-cpus", type=_keys, default=[str(c) for c in load_cpus], help="both wrk + receivers")
-    parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--baseline", type=Path, help="a tree whose svc/ the `<svc variant>@base` variants run")
-    add_results_arguments(parser, REPO / "bench" / "results")
+    add_run_options(parser, rounds=rounds, duration=duration, connections=16, per="duel")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the duels and write duel.{json,md}; prints the Markdown."""
-    from bench.cli import _keys
     from bench.report import created_now, machine_info
 
     raw = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench.duel", description=__doc__.split("\n\n")[0])
-    parser.add_argument("contenders", type=_keys, help="comma-separated variant keys, each dueled against --base")
+    parser.add_argument("contenders", type=comma_list, help="comma-separated variant keys, each dueled against --base")
     parser.add_argument("--base", default=BASE, help="the variant every contender is compared with (default a)")
     add_duel_options(parser)
     args = parser.parse_args(raw)
@@ -280,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": created,
         "machine": machine_info(REPO),
         "command": "uv run python -m bench.duel " + " ".join(raw),
-        **run_duels(duel_settings(args), args.contenders, args.base),
+        **run_duels(settings_from_args(args), args.contenders, args.base),
     }
     out = results_dir(args)
     for path in write_duel_report(report, out):

@@ -22,8 +22,11 @@ import threading
 import time
 from pathlib import Path
 
-from bench.harness import DEFAULT_PATH, Server, launch_for, seed_database
+from bench.launch import launch_for
+from bench.process import Server
 from bench.receivers import running_backends
+from bench.variants import variant_of
+from harness.seed import LINK_PATH, seed_database
 
 __all__ = ["main"]
 
@@ -37,7 +40,7 @@ def _load(port: int, rate: float, seconds: float, out: list[float]) -> None:
         delay = scheduled - time.monotonic()
         if delay > 0:
             time.sleep(delay)  # pacing the open-loop load
-        connection.request("GET", DEFAULT_PATH)
+        connection.request("GET", LINK_PATH)
         response = connection.getresponse()
         response.read()
         out.append(time.monotonic() - scheduled)
@@ -46,13 +49,8 @@ def _load(port: int, rate: float, seconds: float, out: list[float]) -> None:
 
 def _full_collections(server: Server) -> float | None:
     """python_gc_collections_total{generation="2"} from the admin listener: full collections since start."""
-    if server.launch.admin_port is None:
-        return None
-    connection = http.client.HTTPConnection("127.0.0.1", server.launch.admin_port, timeout=5)
-    connection.request("GET", "/metrics")
-    text = connection.getresponse().read().decode()
-    connection.close()
-    for line in text.splitlines():
+    text = server.metrics()
+    for line in (text or "").splitlines():
         if line.startswith('python_gc_collections_total{generation="2"}'):
             return float(line.split()[-1])
     return None
@@ -79,11 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             for key in keys:
                 db = Path(tmp) / f"{key}.db"
                 seed_database(db)
-                servers[key] = Server(
-                    launch_for(key, db, backends, None, args.baseline), args.cpu, Path(tmp) / f"{key}.log"
-                )
+                launch = launch_for(variant_of(key), db, backends, baseline=args.baseline)
+                servers[key] = Server(launch, args.cpu, Path(tmp) / f"{key}.log")
             for server in servers.values():
-                server.wait_ready(DEFAULT_PATH)
+                server.wait_ready(LINK_PATH)
                 _load(server.launch.port, args.rate * 5, 2.0, [])  # warm-up: first requests, first exports
             latencies: dict[str, list[float]] = {key: [] for key in keys}
             threads = [

@@ -22,10 +22,13 @@ from typing import Any
 
 import orjson
 
-from bench.duel import BASE, add_duel_options, duel_settings, run_duels
+from bench.context import open_context
+from bench.duel import BASE, add_duel_options, run_duels
 from bench.duel_report import base_us, duel_section
-from bench.harness import REPO, _context, variant_of
+from bench.launch import REPO
 from bench.profile import Recording, record_samples
+from bench.settings import settings_from_args
+from bench.variants import variant_of
 from harness.results import results_dir
 
 __all__ = ["BUCKETS", "LADDER", "attribute", "bucket_of", "ladder_rows", "main", "render_ladder", "thread_bucket"]
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render is not None:
         print(write_ladder(orjson.loads(args.render.read_bytes()), results_dir(args)).read_text())
         return 0
-    settings = duel_settings(args)
+    settings = settings_from_args(args)
     created = created_now()
     rungs = [k for k, _, _ in LADDER]
     duels = run_duels(settings, rungs)
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     threads: dict[str, dict[str, float]] = {}
     if args.profile_seconds > 0:
         settings.connections *= 2  # alone on the core: the load of both sides of a duel
-        with _context(settings, rungs) as ctx, tempfile.TemporaryDirectory(prefix="svc-ladder-") as tmp:
+        with open_context(settings, rungs) as ctx, tempfile.TemporaryDirectory(prefix="svc-ladder-") as tmp:
             for key in [BASE, *rungs]:
                 settings.progress(f"py-spy: {key} for {args.profile_seconds} s")
                 recorded = record_samples(ctx, key, args.profile_seconds, args.rate, Path(tmp) / f"{key}.txt")

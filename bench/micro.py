@@ -25,9 +25,9 @@ from typing import Any
 import uvloop
 from litestar.types import ASGIApp
 
-from bench.harness import SLUG, seed_database
 from bench.receivers import running_backends
 from bench.servers import bare_app
+from harness.seed import LINK_PATH, seed_database
 from svc.buildinfo import read_build_info
 from svc.config import Config
 from svc.health import Lifecycle
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         apps = {"bare": (bare_app(str(db)), lambda: True), "svc": (svc, flush)}
         spans0 = backends.spans.value
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            results = runner.run(_session(apps, args.rounds, args.requests, args.concurrency, f"/links/{SLUG}"))
+            results = runner.run(_session(apps, args.rounds, args.requests, args.concurrency, LINK_PATH))
         spans = backends.spans.value - spans0
     # Other load on the machine only ever adds CPU time (cache misses, migrations): the minimum is the best guess
     # of the cost itself, the median says how steady the rounds were.

@@ -10,10 +10,7 @@ from harness.peers import find_peer
 from harness.postgres import PostgresCluster
 from svc.postgres_store import PoolSettings, PostgresStore
 
-__all__ = ["PG_VARIANTS", "postgres_for"]
-
-# The variants that need a PostgreSQL server; everything else stays on the SQLite file.
-PG_VARIANTS = frozenset({"a-pg", "a-pg-psycopg", "b-pg"})
+__all__ = ["postgres_for"]
 
 
 async def _seed(url: str, slug: str) -> None:
@@ -27,9 +24,9 @@ async def _seed(url: str, slug: str) -> None:
 
 
 @contextlib.contextmanager
-def postgres_for(keys: Sequence[str], slug: str, cpus: Sequence[int]) -> Iterator[str | None]:
-    """The URL of a seeded database when any key needs one (else None); the cluster lives for the block."""
-    if not PG_VARIANTS.intersection(k.removesuffix("@base") for k in keys):
+def postgres_for(needed: bool, slug: str, cpus: Sequence[int]) -> Iterator[str | None]:
+    """The URL of a seeded database when needed (else None); the cluster lives for the block."""
+    if not needed:
         yield None
         return
     binary = find_peer("postgres")

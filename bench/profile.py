@@ -9,7 +9,6 @@ py-spy comes from the `bench` dependency group.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import shutil
 import subprocess
@@ -23,18 +22,11 @@ from typing import Any
 
 import orjson
 
-from bench.harness import (
-    CLK_TCK,
-    VARIANTS,
-    Context,
-    Settings,
-    _context,
-    _finish,
-    _start,
-    run_wrk,
-    variant_of,
-    wrk_command,
-)
+from bench.context import Context, open_context
+from bench.settings import Settings
+from bench.variants import VARIANTS, variant_of
+from bench.wrk import run_wrk, start_wrk
+from harness import procfs
 from harness.results import add_results_arguments, results_dir
 
 __all__ = ["Recording", "Samples", "categorize", "main", "parse_collapsed", "record_samples", "summarize_profile"]
@@ -215,18 +207,6 @@ class Recording:
     thread_cpu: dict[str, float]
 
 
-def _task_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """tid -> (comm, utime + stime seconds) of every thread of the process."""
-    tasks: dict[int, tuple[str, float]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, ValueError):
-            stat = (task / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-            tasks[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    return tasks
-
-
 _DUMP_THREAD = re.compile(r'^Thread (\d+) \([^)]*\): "(.*)"', re.MULTILINE)
 
 
@@ -240,30 +220,26 @@ def record_samples(ctx: Context, key: str, seconds: int, rate: int, raw: Path, e
     """Load the variant and record it with py-spy (pinned beside wrk, off the server's core)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     s = ctx.settings
-    server, _ = _start(ctx, key, "profile")
+    server, _ = ctx.start(key, "profile")
     try:
         port = server.launch.port
         pid = server.proc.pid
         run_wrk(port, s.path, s.warmup, s.connections, s.load_cpus)
-        load = subprocess.Popen(
-            wrk_command(port, s.path, seconds + 4, s.connections, s.load_cpus),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        load = start_wrk(port, s.path, seconds + 4, s.connections, s.load_cpus)
         time.sleep(1)
         pin = ["taskset", "-c", ",".join(map(str, s.load_cpus))]
         record = [*pin, py_spy, "record", "--pid", str(pid), "--duration", str(seconds)]
-        before = _task_cpu(pid)
+        before = procfs.thread_cpu(pid)
         subprocess.run(
             [*record, "--rate", str(rate), "--format", "raw", "--threads", "--full-filenames", "-o", str(raw), *extra],
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        after = _task_cpu(pid)
+        after = procfs.thread_cpu(pid)
         names = _python_thread_names(py_spy, pid)
         load.wait(seconds + 60)
     finally:
-        _finish(ctx, server)
+        ctx.finish(server)
     thread_cpu: dict[str, float] = {}
     for tid, (comm, cpu) in after.items():
         name = "MainThread" if tid == pid else names.get(tid, comm)
@@ -297,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     settings = Settings(variants=args.variants, connections=args.connections)
     extra = ["--gil"] if args.gil else []
-    with _context(settings, args.variants) as ctx:
+    with open_context(settings, args.variants) as ctx:
         for key in args.variants:
             md = profile_variant(ctx, key, args.seconds, args.rate, out, extra)
             print(md.read_text())

@@ -17,8 +17,6 @@ import math
 import os
 import re
 import tempfile
-import threading
-import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -31,11 +29,12 @@ from harness.backends import FAULT_MODES, Mode
 from harness.loglines import WarningLines, warning_lines
 from harness.mix import Call
 from harness.otlp_receivers import otlp_receiver
+from harness.procfs import RssSampler
 from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import base_env, service_process
 from reliability.load import Outcome, run_load, summarize
-from reliability.report import RESULTS_DIR, rss_bytes
+from reliability.report import RESULTS_DIR
 from svc.sentry_transport import QUEUE_SIZE
 from svc.telemetry import DropCounter
 from svc.tracing import BATCH_SIZE, MAX_QUEUE
@@ -148,27 +147,13 @@ def fault_case(
         )
         svc = stack.enter_context(service_process(env))
         assert svc.proc is not None
-        pid = svc.proc.pid
         created = httpx.post(f"{svc.url}/links", json={"url": "https://example.com/", "slug": "seed-link"})
         assert created.status_code in (201, 409), created.text
-        rss: list[tuple[float, float]] = []
-        done = threading.Event()
-        start = time.monotonic()
-
-        def sample_rss() -> None:
-            while not done.is_set():
-                value = rss_bytes(pid)
-                if value is not None:
-                    rss.append((round(time.monotonic() - start, 2), round(value / 2**20, 2)))
-                done.wait(rss_every_s)
-
-        sampler = threading.Thread(target=sample_rss, name="rss", daemon=True)
-        sampler.start()
-        outcomes: list[Outcome] = run_load(
-            svc.url, _plan, rate=rate, duration=duration_s, max_requests=int(rate * duration_s) + 1, concurrency=128
-        )
-        done.set()
-        sampler.join(5)
+        with RssSampler(svc.proc.pid, every=rss_every_s) as sampler:
+            outcomes: list[Outcome] = run_load(
+                svc.url, _plan, rate=rate, duration=duration_s, max_requests=int(rate * duration_s) + 1, concurrency=128
+            )
+        rss = sampler.samples
         dropped = scrape_dropped(svc.admin_url)
         ended = svc.terminate(shutdown_timeout_s + 20)
         logs = svc.logs()

@@ -27,11 +27,13 @@ from typing import Any
 
 import httpx
 
-from bench.harness import SLUG, build_go, seed_database
+from harness.gobuild import build_go
 from harness.mix import Call
 from harness.polling import wait_for
 from harness.process import ServerProcess, server_process, wait_started
+from harness.procfs import cpu_seconds
 from harness.results import environment, markdown_table, write_result
+from harness.seed import SLUG, seed_database
 from reliability.hostile import Answer, big_head, get, hammer, many_headers, slowloris
 from reliability.load import HARD_MAX_REQUESTS, run_load
 from reliability.report import RESULTS_DIR
@@ -197,12 +199,6 @@ def shutdown_round(target: Target, path: str, clients: int = 16, sigterm_after: 
     }
 
 
-def _cpu_seconds(pid: int) -> float:
-    # /proc/<pid>/stat fields 14 and 15 (utime, stime), in clock ticks; the name field may hold spaces.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def throughput_ab(before: Path, work: Path, rounds: int, seconds: float = 3.0) -> dict[str, Any]:
     """Both svc versions up at once, measured in turns (A, B, B, A...) so machine noise hits both alike.
 
@@ -217,7 +213,7 @@ def throughput_ab(before: Path, work: Path, rounds: int, seconds: float = 3.0) -
         for i in range(rounds):
             for target in (old, new) if i % 2 == 0 else (new, old):
                 url = f"http://127.0.0.1:{target.port}"
-                cpu = _cpu_seconds(target.proc.pid)
+                cpu = cpu_seconds([target.proc.pid])
                 started = time.monotonic()
                 outcomes = run_load(
                     url,
@@ -229,7 +225,7 @@ def throughput_ab(before: Path, work: Path, rounds: int, seconds: float = 3.0) -
                 elapsed = time.monotonic() - started
                 served = sum(1 for o in outcomes if o.status == 200)
                 rps[target.name].append(round(served / elapsed, 1))
-                cpu_us[target.name].append(round((_cpu_seconds(target.proc.pid) - cpu) / max(served, 1) * 1e6, 1))
+                cpu_us[target.name].append(round((cpu_seconds([target.proc.pid]) - cpu) / max(served, 1) * 1e6, 1))
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]

@@ -39,12 +39,13 @@ from harness.backends import Mode
 from harness.loglines import warning_lines
 from harness.mix import Call, Plan, planner
 from harness.otlp_receivers import OtlpGrpcReceiver
+from harness.procfs import rss_bytes
 from harness.results import add_results_arguments, environment, markdown_table, results_dir, write_result
 from harness.sentry_ingest import SentryReceiver
 from harness.service import ServiceProcess, base_env, service_process
 from reliability.backend_faults import scrape_dropped
 from reliability.load import Outcome, run_load, summarize
-from reliability.report import RESULTS_DIR, rss_bytes
+from reliability.report import RESULTS_DIR
 
 __all__ = ["main", "soak"]
 

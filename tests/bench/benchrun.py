@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["NEEDS_TASKSET", "REPO", "run_bench"]
+__all__ = ["REPO", "SMOKE", "run_bench"]
 
 REPO = Path(__file__).resolve().parents[2]
-# The harness pins servers and wrk to cores with taskset.
-NEEDS_TASKSET = pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed (util-linux)")
+# The marks of a test that runs a bench command: slow; taskset, which pins servers and wrk to cores; and wrk
+# (conftest.py: a skip without it on a laptop, a failure under CI).
+SMOKE = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed (util-linux)"),
+    pytest.mark.usefixtures("wrk"),
+]
 
 
 def run_bench(*args: str) -> str:

@@ -9,17 +9,13 @@ import pytest
 
 from tests.peers.binaries import peer
 
-from .benchrun import NEEDS_TASKSET, run_bench
+from .benchrun import SMOKE, run_bench
 
-pytestmark = [
-    pytest.mark.slow,
-    NEEDS_TASKSET,
-]
+pytestmark = SMOKE
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    peer("wrk")
     peer("postgres")
     out = tmp_path_factory.mktemp("bench-pg")
     # 3 s: longer than the pool timeout (2 s), so a stalled database shows as errors, not as zero requests.

@@ -8,22 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.peers.binaries import peer
-
-from .benchrun import NEEDS_TASKSET, run_bench
+from .benchrun import SMOKE, run_bench
 
 NUMBERS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "peak_rss_mib", "startup_s")
 
-pytestmark = [
-    pytest.mark.slow,
-    NEEDS_TASKSET,
-]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def wrk() -> str:
-    """wrk from scripts/install-peers: skipped on a laptop without it, a failure under CI=true."""
-    return peer("wrk")
+pytestmark = SMOKE
 
 
 @pytest.fixture(scope="module")

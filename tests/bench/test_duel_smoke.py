@@ -8,20 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.peers.binaries import peer
+from .benchrun import SMOKE, run_bench
 
-from .benchrun import NEEDS_TASKSET, run_bench
-
-pytestmark = [
-    pytest.mark.slow,
-    NEEDS_TASKSET,
-]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def wrk() -> str:
-    """wrk from scripts/install-peers: skipped on a laptop without it, a failure under CI=true."""
-    return peer("wrk")
+pytestmark = SMOKE
 
 
 @pytest.fixture(scope="module")
