@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,30 +13,17 @@ from harness.checkout import REPO, Checkout, read_checkout
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=True)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    _git(tmp_path, "init", "-q")
-    (tmp_path / "file.txt").write_text("one\n")
-    _git(tmp_path, "add", "file.txt")
-    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one")
-    return tmp_path
-
-
-def test_a_clean_checkout_has_its_commit_and_is_not_dirty(repo: Path) -> None:
-    found = read_checkout(repo)
+def test_a_clean_checkout_has_its_commit_and_is_not_dirty(git_work_tree: Path) -> None:
+    found = read_checkout(git_work_tree)
     assert re.fullmatch(r"[0-9a-f]{40}", str(found.commit))
     assert found.short == str(found.commit)[:12]
     assert found.dirty is False
 
 
-def test_a_failed_git_status_is_unknown_not_clean(repo: Path) -> None:
+def test_a_failed_git_status_is_unknown_not_clean(git_work_tree: Path) -> None:
     # A corrupt index: `git rev-parse HEAD` still answers, `git status` exits 128.
-    (repo / ".git" / "index").write_text("garbage")
-    found = read_checkout(repo)
+    (git_work_tree / ".git" / "index").write_text("garbage")
+    found = read_checkout(git_work_tree)
     assert found.commit is not None
     assert found.dirty is None
 

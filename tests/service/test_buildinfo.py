@@ -2,47 +2,32 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from svc.buildinfo import STAMP, read_build_info, read_git
+from tests.support.git_fixtures import git
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-@pytest.fixture
-def work_tree(tmp_path: Path) -> Path:
-    """A git work tree with one commit of one tracked file."""
-    _git(tmp_path, "init", "-q")
-    (tmp_path / "tracked.txt").write_text("one\n")
-    _git(tmp_path, "add", "tracked.txt")
-    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first")
-    return tmp_path
-
-
-def test_a_clean_work_tree_reports_its_commit_and_time_and_not_dirty(work_tree: Path) -> None:
-    assert read_git(work_tree) == {
-        "commit": _git(work_tree, "rev-parse", "HEAD"),
-        "commit_time": _git(work_tree, "log", "-1", "--format=%cI"),
+def test_a_clean_work_tree_reports_its_commit_and_time_and_not_dirty(git_work_tree: Path) -> None:
+    assert read_git(git_work_tree) == {
+        "commit": git(git_work_tree, "rev-parse", "HEAD"),
+        "commit_time": git(git_work_tree, "log", "-1", "--format=%cI"),
         "dirty": False,
     }
 
 
-def test_a_changed_tracked_file_makes_the_work_tree_dirty(work_tree: Path) -> None:
-    (work_tree / "tracked.txt").write_text("two\n")
-    assert read_git(work_tree)["dirty"] is True
+def test_a_changed_tracked_file_makes_the_work_tree_dirty(git_work_tree: Path) -> None:
+    (git_work_tree / "tracked.txt").write_text("two\n")
+    assert read_git(git_work_tree)["dirty"] is True
 
 
-def test_an_untracked_file_does_not_make_the_work_tree_dirty(work_tree: Path) -> None:
-    (work_tree / "new.txt").write_text("untracked\n")
-    assert read_git(work_tree)["dirty"] is False
+def test_an_untracked_file_does_not_make_the_work_tree_dirty(git_work_tree: Path) -> None:
+    (git_work_tree / "new.txt").write_text("untracked\n")
+    assert read_git(git_work_tree)["dirty"] is False
 
 
 def test_a_directory_outside_git_reports_none_for_everything(tmp_path: Path) -> None:
@@ -55,5 +40,5 @@ def test_the_checkout_reports_the_commit_git_names(tmp_path: Path) -> None:
     if STAMP.exists() or not (REPO / ".git").exists():
         pytest.skip("not a plain git checkout: a built package reports its stamp instead")
     info = read_build_info()
-    assert info.commit == _git(REPO, "rev-parse", "HEAD")
+    assert info.commit == git(REPO, "rev-parse", "HEAD")
     assert info.python
