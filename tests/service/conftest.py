@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
 from svc.config import Config
-from tests.service.helpers import app_client
+from tests.service.support import app_client
 
 
 @pytest.fixture

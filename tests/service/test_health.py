@@ -29,7 +29,7 @@ from svc.middleware import RequestTelemetryMiddleware
 from svc.service import create_app
 from svc.sqlite_store import SqliteStore
 from svc.telemetry import Telemetry
-from tests.service.helpers import app_client, assert_problem
+from tests.service.support import app_client, assert_problem
 
 Client = TestClient[ASGIApp]
 KNOWN_BUILD = BuildInfo(version="1.2.3", commit="a" * 40, commit_time="2026-11-25T17:00:00+00:00", dirty=False)

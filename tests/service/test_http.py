@@ -11,7 +11,7 @@ from litestar.types import ASGIApp
 
 from harness.traceresponse import parse_traceresponse
 from svc.config import Config
-from tests.service.helpers import app_client, assert_problem
+from tests.service.support import app_client, assert_problem
 
 Client = TestClient[ASGIApp]
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
 from svc.config import Config
-from tests.service.helpers import app_client, assert_problem
+from tests.service.support import app_client, assert_problem
 
 Client = TestClient[ASGIApp]
 URL = "https://example.com/docs?page=1"

@@ -22,7 +22,8 @@ from harness.polling import wait_for
 from harness.service import base_env, log_lines, service_thread
 from svc.logs import JsonLinesHandler, json_handler_alone
 from svc.main import run
-from tests.service.helpers import ACCESS_FIELDS, capture_logs, field_type_errors
+from tests.service.support import ACCESS_FIELDS, capture_logs
+from tests.support.log_contract import contract_errors
 
 # A path that would forge a second JSON line, a quote-broken field and a red terminal if written raw.
 HOSTILE_PATH = '/x\n{"log.level":"critical","message":"forged"}\x1b[31m"'
@@ -96,7 +97,7 @@ def test_every_stdout_line_of_a_real_run_is_one_json_object(real_run: Run) -> No
 
 
 def test_every_line_has_the_contract_fields_with_their_types_and_nothing_else(real_run: Run) -> None:
-    problems = {json.dumps(line)[:200]: errs for line in real_run.lines if (errs := field_type_errors(line))}
+    problems = {json.dumps(line)[:200]: errs for line in real_run.lines if (errs := contract_errors(line))}
     assert problems == {}
 
 

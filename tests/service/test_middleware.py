@@ -27,7 +27,7 @@ from svc.config import Config
 from svc.logs import EcsJsonFormatter, configure_logging
 from svc.middleware import RequestTelemetryMiddleware
 from svc.telemetry import Telemetry
-from tests.service.helpers import field_type_errors
+from tests.support.log_contract import contract_errors
 
 BUILD = BuildInfo(version="test", commit=None, commit_time=None, dirty=None)
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -192,7 +192,7 @@ def test_the_span_the_metrics_and_the_access_line_describe_the_same_request() ->
 def test_the_access_line_follows_the_log_contract() -> None:
     served = serve()
     _, (line,) = call_logged(served.app, "/items/a1")
-    assert field_type_errors(line) == []
+    assert contract_errors(line) == []
     assert (line["log.level"], line["message"], line["log.logger"]) == ("info", "GET /items/a1 200", "svc.access")
     assert (line["client.address"], line["http.version"]) == ("192.0.2.7", "1.1")
 

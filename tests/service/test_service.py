@@ -26,7 +26,7 @@ from svc.health import Phase
 from svc.server import run_server
 from svc.service import Service, bare_app
 from svc.telemetry import Telemetry
-from tests.service.helpers import app_client, capture_logs
+from tests.service.support import app_client, capture_logs
 
 # Long enough that a queued span reaches the exporter only through the flush at exit, never on the timer.
 NEVER_MS = 600_000

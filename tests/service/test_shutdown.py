@@ -17,7 +17,8 @@ import pytest
 from harness.checkout import REPO
 from harness.polling import wait_for
 from harness.service import ServiceProcess, base_env, log_lines, service_process
-from tests.service.helpers import assert_problem, field_type_errors
+from tests.service.support import assert_problem
+from tests.support.log_contract import contract_errors
 
 SLOW_MS = 1500
 
@@ -86,7 +87,7 @@ def test_every_stdout_line_of_the_process_is_json_through_a_signal_shutdown(tmp_
         svc.signal(signal.SIGTERM)
         assert svc.wait(10) == 0
     lines = svc.logs()  # raises on any line that is not JSON (stderr is merged in)
-    assert [(line, errors) for line in lines if (errors := field_type_errors(line))] == []
+    assert [(line, errors) for line in lines if (errors := contract_errors(line))] == []
     assert lines[-1]["message"].startswith("stopped: ")
 
 
