@@ -1,1 +1,1 @@
-"""svc's test suite (a package, so tests.peers.fixtures can be loaded as a pytest plugin)."""
+"""svc's test suite (a package, so tests.peers.peer_fixtures can be loaded as a pytest plugin)."""

@@ -1,4 +1,4 @@
-"""Fixtures shared by the lab tests: svc's real log lines, and the real Elasticsearch node (tests/peers/fixtures.py)."""
+"""Fixtures shared by the lab tests: svc's real log lines, and the real Elasticsearch node (tests/peers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from harness.service import base_env, service_process
-from tests.peers.fixtures import elasticsearch
+from tests.peers.peer_fixtures import elasticsearch
 
 __all__ = ["elasticsearch", "svc_lines"]
 

@@ -1,5 +1,5 @@
-"""Makes the peer fixtures available here; tests/conftest.py may load tests.peers.fixtures suite-wide instead."""
+"""Makes the peer fixtures available here; tests/conftest.py may load tests.peers.peer_fixtures suite-wide instead."""
 
-from tests.peers.fixtures import jaeger, prometheus, sentry_receiver, spotlight
+from tests.peers.peer_fixtures import jaeger, prometheus, sentry_receiver, spotlight
 
 __all__ = ["jaeger", "prometheus", "sentry_receiver", "spotlight"]

@@ -9,8 +9,8 @@ import pytest
 
 from harness.service import service_process
 from tests.peers.e2e import traced_env
-from tests.peers.fixtures import StartPrometheus
 from tests.peers.jaeger import JaegerPeer
+from tests.peers.peer_fixtures import StartPrometheus
 
 pytestmark = pytest.mark.slow
 

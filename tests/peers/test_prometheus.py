@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from tests.peers.fixtures import StartPrometheus
+from tests.peers.peer_fixtures import StartPrometheus
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
