@@ -14,10 +14,11 @@ report includes the control, the base against itself, whose spread is the method
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,10 @@ from bench.wrk import parse_wrk, start_wrk, wrk_errors
 from harness.procfs import cpu_seconds
 from harness.results import results_dir
 
-__all__ = ["BASE", "DuelSide", "add_duel_options", "duel_once", "main", "run_duels", "share_stats"]
+__all__ = ["BASE", "DuelSide", "add_duel_options", "duel_once", "main", "measured_round", "run_duels", "share_stats"]
 
+# How often one round is tried before the duel gives up on a side that serves nothing.
+VOID_ROUND_ATTEMPTS = 3
 BASE = "a"
 
 
@@ -167,6 +170,24 @@ def _summary(base: str, key: str, rounds: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def _attempt(ctx: Context, base: str, key: str, round_no: int, attempt: int) -> dict[str, Any]:
+    # Which side starts first alternates by round, so start order cannot bias a side.
+    return duel_once(ctx, base, key, f"{key}-r{round_no}-{attempt}", right_first=bool(round_no % 2))
+
+
+def measured_round(measure: Callable[[int], dict[str, Any]], name: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """measure(attempt) until both sides served requests; a round in which a side served none measured nothing."""
+    for attempt in range(1, VOID_ROUND_ATTEMPTS + 1):
+        duel = measure(attempt)
+        idle = [side for side in ("left", "right") if duel[side]["requests"] == 0]
+        if not idle:
+            return duel
+        # Seen on a machine loaded by other benchmarks: one wrk got no request through in the whole window. Its
+        # CPU per request would be a division by nothing; the round is void, not a share of 0 %.
+        say(f"{name}: {' and '.join(idle)} served no request; void, run again")
+    raise RuntimeError(f"{name}: a side served no request in {VOID_ROUND_ATTEMPTS} attempts")
+
+
 def run_duels(settings: Settings, contenders: Sequence[str], base: str = BASE) -> dict[str, Any]:
     """The control (base vs base) and base vs each contender, interleaved over the rounds."""
     check_keys([base, *contenders])
@@ -178,8 +199,8 @@ def run_duels(settings: Settings, contenders: Sequence[str], base: str = BASE) -
         for round_no in range(settings.rounds):
             shift = round_no % len(keys)
             for key in keys[shift:] + keys[:shift]:
-                # Which side starts first alternates by round, so start order cannot bias a side.
-                duel = duel_once(ctx, base, key, f"{key}-r{round_no}", right_first=bool(round_no % 2))
+                measure = functools.partial(_attempt, ctx, base, key, round_no)
+                duel = measured_round(measure, f"duel {base} vs {key} round {round_no + 1}", say)
                 rounds[key].append(duel)
                 say(
                     f"[{time.monotonic() - started:6.0f}s] duel round {round_no + 1}/{settings.rounds} "
