@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 from bench.launch import Launch
+from harness.process import start_process, wait_started
 from harness.procfs import process_tree
 
 __all__ = ["READY_TIMEOUT", "STOP_TIMEOUT", "Server", "http_get"]
@@ -30,35 +29,30 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 class Server:
-    """One variant's server process, pinned to a core, its stdout and stderr in a log file."""
+    """One variant's server process (harness.process), pinned to a core, its stdout and stderr in a log file."""
 
     def __init__(self, launch: Launch, cpu: int, log_path: Path) -> None:
         self.launch = launch
         self.log_path = log_path
-        # A file, not a pipe drained by a thread (harness/process.py): a variant writes thousands of access lines a
-        # second, and in a file they cost the benchmark's process nothing until counted after the window.
-        self._log = log_path.open("wb")
         self.started = time.monotonic()
-        # taskset execs the command: the pid is the server's own.
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), *launch.argv],
-            env=launch.env,
-            cwd=launch.cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        # taskset execs the command: the pid is the server's own. A file, not a pipe drained by a thread: a variant
+        # writes thousands of access lines a second, and in a file they cost the benchmark's process nothing until
+        # counted after the window.
+        argv = ["taskset", "-c", str(cpu), *launch.argv]
+        self.process = start_process(argv, launch.env, launch.cwd, log_path=log_path)
+        self.proc = self.process.proc
 
     def wait_ready(self, path: str) -> float:
         """Seconds from spawn to the first 200 on path."""
-        deadline = self.started + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+
+        def answers() -> bool:
             with contextlib.suppress(OSError, http.client.HTTPException):
-                if http_get(self.launch.port, path, timeout=1.0)[0] == 200:
-                    return time.monotonic() - self.started
-            time.sleep(0.005)  # the poll interval: startup is measured to about this
-        raise RuntimeError(f"server not ready within {READY_TIMEOUT} s:\n{self.log_tail()}")
+                return http_get(self.launch.port, path, timeout=1.0)[0] == 200
+            return False
+
+        # Polled every 5 ms: startup is measured to about this.
+        wait_started(answers, self.process.running, self.log_tail, READY_TIMEOUT, f"a 200 on {path}", interval=0.005)
+        return time.monotonic() - self.started
 
     def pids(self) -> list[int]:
         """The server process and its descendants."""
@@ -66,7 +60,6 @@ class Server:
 
     def log_lines(self) -> int:
         """Lines written to the log so far."""
-        self._log.flush()
         count = 0
         with self.log_path.open("rb") as f:
             while chunk := f.read(1 << 20):
@@ -98,15 +91,4 @@ class Server:
 
     def stop(self) -> tuple[float, bool]:
         """SIGTERM, wait; returns (seconds to exit, whether it had to be killed)."""
-        start = time.monotonic()
-        killed = False
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                killed = True
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return time.monotonic() - start, killed
+        return self.process.stop(STOP_TIMEOUT)

@@ -1,7 +1,8 @@
-"""A server as a child process: its output collected line by line while it runs, its start awaited with a deadline."""
+"""A server as a child process: its output collected (line by line, or in a file), its start awaited with a deadline."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from typing import TypeVar
 
 from harness.polling import wait_for
 
-__all__ = ["Exit", "ServerProcess", "server_process", "wait_started"]
+__all__ = ["Exit", "ServerProcess", "server_process", "start_process", "wait_started"]
 
 T = TypeVar("T")
 
@@ -32,14 +33,17 @@ class Exit:
 
 @dataclass
 class ServerProcess:
-    """A running child process; stdout and stderr, merged, collected line by line."""
+    """A running child process; stdout and stderr, merged, collected line by line (or written to log_path)."""
 
     proc: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    log_path: Path | None = None
 
     def text(self) -> str:
         """Everything it printed so far."""
+        if self.log_path is not None:
+            return self.log_path.read_text(errors="replace")
         return "".join(self.output)
 
     def final_text(self) -> str:
@@ -73,18 +77,32 @@ class ServerProcess:
             self.reader.join(5)
         return code
 
+    def stop(self, timeout: float) -> tuple[float, bool]:
+        """SIGTERM, wait up to timeout, SIGKILL if it outlives that: (seconds to exit, whether it was killed)."""
+        started = time.monotonic()
+        if self.running() and self.terminate(timeout).code is None:
+            self.proc.kill()
+            self.wait(10)
+            return time.monotonic() - started, True
+        self.wait(10)
+        return time.monotonic() - started, False
 
-@contextmanager
-def server_process(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Iterator[ServerProcess]:
-    """argv started in cwd with env (plus PATH) as its whole environment; killed on the way out if still running."""
-    proc = subprocess.Popen(
-        list(argv),
-        env={"PATH": os.environ.get("PATH", ""), **env},
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+
+def start_process(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path, *, log_path: Path | None = None
+) -> ServerProcess:
+    """argv started in cwd with env (plus PATH) as its whole environment; the caller stops it.
+
+    Its output is read line by line by a thread, or, with log_path, written to that file by the child itself: a
+    server writing thousands of lines a second then costs the process that started it nothing (the benchmark).
+    """
+    full_env = {"PATH": os.environ.get("PATH", ""), **env}
+    with contextlib.ExitStack() as files:
+        # With log_path the child writes the file through its own copy of the descriptor; ours closes at once.
+        stdout = files.enter_context(log_path.open("wb")) if log_path is not None else subprocess.PIPE
+        proc = subprocess.Popen(list(argv), env=full_env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT, text=True)
+    if log_path is not None:
+        return ServerProcess(proc, log_path=log_path)
     server = ServerProcess(proc)
 
     def read() -> None:
@@ -94,16 +112,28 @@ def server_process(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> It
 
     server.reader = threading.Thread(target=read, name=f"output-{proc.pid}", daemon=True)
     server.reader.start()
+    return server
+
+
+@contextmanager
+def server_process(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Iterator[ServerProcess]:
+    """start_process for the block; killed on the way out if still running."""
+    server = start_process(argv, env, cwd)
     try:
         yield server
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if server.running():
+            server.proc.kill()
         server.wait(10)
 
 
 def wait_started(
-    found: Callable[[], T | None], alive: Callable[[], bool], output: Callable[[], str], timeout: float, what: str
+    found: Callable[[], T | None],
+    alive: Callable[[], bool],
+    output: Callable[[], str],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
 ) -> T:
     """Poll found() until it has what it looks for (returned); AssertionError with output() if alive() turns
     False first (no waiting out the deadline for a process that is gone), or at the deadline."""
@@ -114,7 +144,7 @@ def wait_started(
             return (value,)
         return None if alive() else (None,)  # a one-tuple is truthy: the poll ends either way
 
-    (value,) = wait_for(poll, timeout, what=what)
+    (value,) = wait_for(poll, timeout, interval, what=what)
     if value is None:
         raise AssertionError(f"exited before {what}: {output()[-4000:]}")
     return value

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.process import server_process, wait_started
+from harness.process import server_process, start_process, wait_started
 
 PY = sys.executable
 
@@ -70,3 +70,35 @@ def test_terminate_gives_none_when_the_process_outlives_the_wait(tmp_path: Path)
         ended = server.terminate(0.2)
         assert (ended.code, ended.seconds) == (None, None)
         assert server.running()
+
+
+def test_with_a_log_path_the_child_writes_its_output_to_that_file(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    server = start_process(
+        [PY, "-c", "import sys; print('out'); print('err', file=sys.stderr)"], {}, tmp_path, log_path=log
+    )
+    assert server.wait(10) == 0
+    assert server.reader is None, "no reader thread in this process"
+    assert sorted(log.read_text().split()) == ["err", "out"]
+    assert server.text() == log.read_text()
+
+
+def test_stop_kills_a_process_that_ignores_sigterm_and_says_so(tmp_path: Path) -> None:
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(30)"
+    )
+    server = start_process([PY, "-c", script], {}, tmp_path)
+    wait_started(lambda: "up" in server.text() or None, server.running, server.final_text, 10, "up")
+    seconds, killed = server.stop(0.2)
+    assert killed
+    assert seconds >= 0.2
+    assert not server.running()
+
+
+def test_stop_of_a_process_that_honours_sigterm_does_not_kill_it(tmp_path: Path) -> None:
+    script = "import time; print('up', flush=True); time.sleep(30)"
+    server = start_process([PY, "-c", script], {}, tmp_path)
+    wait_started(lambda: "up" in server.text() or None, server.running, server.final_text, 10, "up")
+    _, killed = server.stop(10)
+    assert not killed
+    assert server.proc.returncode == -15
