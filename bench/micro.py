@@ -30,10 +30,8 @@ from bench.servers import bare_app
 from harness.seed import LINK_PATH, seed_database
 from svc.buildinfo import read_build_info
 from svc.config import Config
-from svc.health import Lifecycle
 from svc.logs import configure_logging
-from svc.service import create_app
-from svc.telemetry import Telemetry
+from svc.service import Service
 
 __all__ = ["main"]
 
@@ -135,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         build = read_build_info()
         log_file = (Path(tmp) / "access.log").open("w")
         configure_logging(config, build.version, log_file)
-        telemetry = Telemetry.from_config(config, build)
-        svc = create_app(config, telemetry=telemetry, lifecycle=Lifecycle(), build=build)
-        flush = getattr(telemetry.tracer_provider, "force_flush", lambda: True)
+        service = Service(config, build)
+        svc = service.app
+        flush = getattr(service.parts.telemetry.tracer_provider, "force_flush", lambda: True)
         apps = {"bare": (bare_app(str(db)), lambda: True), "svc": (svc, flush)}
         spans0 = backends.spans.value
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -21,14 +21,11 @@ import svc.buildinfo
 import svc.health
 from harness.checkout import REPO
 from harness.polling import wait_for
-from svc.app import build_litestar
 from svc.buildinfo import BuildInfo, read_build_info, read_git
 from svc.config import Config
 from svc.health import Lifecycle, Phase
-from svc.middleware import RequestTelemetryMiddleware
-from svc.service import create_app
+from svc.service import Service, create_app
 from svc.sqlite_store import SqliteStore
-from svc.telemetry import Telemetry
 from tests.service.support import app_client, assert_problem
 
 Client = TestClient[ASGIApp]
@@ -39,11 +36,9 @@ UNKNOWN_BUILD = BuildInfo(version=None, commit=None, commit_time=None, dirty=Non
 @contextmanager
 def app_with_database(config: Config) -> Iterator[tuple[Client, SqliteStore]]:
     """The public app built around a SqliteStore the test holds, so it can break it."""
-    build = UNKNOWN_BUILD
-    telemetry = Telemetry.from_config(config.replace(otel_disabled=True), build)
     db = SqliteStore(config.database_path)
-    app = RequestTelemetryMiddleware(build_litestar(config, Lifecycle(), build, db, telemetry), telemetry)
-    with app_client(config, app) as client:
+    service = Service(config.replace(otel_disabled=True), UNKNOWN_BUILD, store=db)
+    with app_client(config, service.app) as client:
         yield client, db
 
 
