@@ -183,7 +183,7 @@ class Config:
         "OTEL_EXPORTER_OTLP_HEADERS",
         parsers.headers,
         None,
-        "Export headers, key=value pairs separated by commas.",
+        "Export headers: key=value pairs separated by commas, percent-decoded (%20 for a space).",
         secret=True,
     )
     otlp_timeout_ms: int = setting(

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 __all__ = [
     "InvalidValueError",
@@ -208,13 +208,19 @@ def _is_integer(value: str) -> bool:
 
 
 def headers(raw: str) -> tuple[tuple[str, str], ...]:
-    """The OTLP spec's header format: comma-separated key=value pairs, values URL-encoded; keys lower-cased."""
+    """The OTLP spec's header format: comma-separated key=value pairs, percent-encoded; keys lower-cased."""
+    # Percent-decoded as the spec (W3C Baggage format) and the Python SDK's parse_env_headers do, so
+    # `authorization=Basic%20dXNlcg==` sends "Basic dXNlcg=="; a raw space is accepted too, as the SDK's liberal mode.
     pairs: list[tuple[str, str]] = []
     for item in raw.split(","):
         if not item.strip():
             continue
-        key, sep, value = item.partition("=")
-        if not sep or not _HEADER_KEY.fullmatch(key.strip().lower()) or not _PRINTABLE_ASCII.fullmatch(value):
+        raw_key, sep, raw_value = item.partition("=")
+        try:
+            key, value = unquote(raw_key, errors="strict").strip().lower(), unquote(raw_value, errors="strict").strip()
+        except UnicodeDecodeError:
+            raise InvalidValueError("is not a list of key=value pairs separated by commas") from None
+        if not sep or not _HEADER_KEY.fullmatch(key) or not _PRINTABLE_ASCII.fullmatch(value):
             raise InvalidValueError("is not a list of key=value pairs separated by commas")
-        pairs.append((key.strip().lower(), value.strip()))
+        pairs.append((key, value))
     return tuple(pairs)

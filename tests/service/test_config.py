@@ -166,7 +166,7 @@ def test_values_are_parsed_to_their_types() -> None:
     assert config.shutdown_drain == 1.5
     assert config.faults_enabled is True
     assert config.otel_disabled is False
-    assert config.otlp_headers == (("authorization", "Bearer%20x"), ("x-tenant", "a"))
+    assert config.otlp_headers == (("authorization", "Bearer x"), ("x-tenant", "a"))
     assert config.sampler_arg == 0.25
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.util.re import parse_env_headers
 
 from svc import parsers
 from svc.parsers import InvalidValueError, Parser
@@ -55,8 +56,17 @@ CASES: list[tuple[str, Parser[Any], dict[str, object], dict[str, str]]] = [
     (
         "headers",
         parsers.headers,
-        {"X-Tenant=acme, x-scope=traces,": (("x-tenant", "acme"), ("x-scope", "traces"))},
-        {"novalue": "is not a list of key=value pairs", "bad key=v": "is not a list of key=value pairs"},
+        {
+            "X-Tenant=acme, x-scope=traces,": (("x-tenant", "acme"), ("x-scope", "traces")),
+            "authorization=Basic%20dXNlcjpwdw%3D%3D": (("authorization", "Basic dXNlcjpwdw=="),),
+            "x%2Dtenant=a%2Cb": (("x-tenant", "a,b"),),
+        },
+        {
+            "novalue": "is not a list of key=value pairs",
+            "bad key=v": "is not a list of key=value pairs",
+            "x-tenant=caf%C3%A9": "is not a list of key=value pairs",  # decodes to non-ASCII: no gRPC metadata value
+            "x-tenant=%FF": "is not a list of key=value pairs",  # not UTF-8 once decoded
+        },
     ),
 ]
 
@@ -92,3 +102,16 @@ def test_a_readable_file_is_accepted(tmp_path: Path) -> None:
 def test_a_file_that_cannot_be_opened_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidValueError, match="is not a readable file"):
         parsers.readable_file(str(tmp_path / "missing.pem"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "api-key=secret,x-scope=traces",
+        "authorization=Basic%20dXNlcjpwdw%3D%3D",
+        "x%2Dtenant=a%2Cb, x-other = spaced ",
+        "x-path=%2Fv1%2Ftraces%3Fa%3Db",
+    ],
+)
+def test_otlp_headers_decode_as_the_opentelemetry_sdk_decodes_them(raw: str) -> None:
+    assert dict(parsers.headers(raw)) == dict(parse_env_headers(raw))
