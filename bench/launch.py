@@ -7,8 +7,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.receivers import Backends, free_port
+from bench.receivers import Backends
 from bench.variants import Runs, Variant
+from harness.backends import free_port
 
 __all__ = ["REPO", "Launch", "launch_for"]
 

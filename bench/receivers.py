@@ -14,7 +14,6 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,21 +21,13 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from harness.backends import FakeBackend, RefusingPort
+from harness.backends import FakeBackend, RefusingPort, free_port
 from harness.http_backend import HttpBackend, HttpRequest, Reply
 from harness.otlp_receivers import OtlpGrpcReceiver
 
-__all__ = ["Backends", "free_port", "running_backends"]
+__all__ = ["Backends", "running_backends"]
 
 SENTRY_KEY = "benchkey"
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (and that nothing listens on: connecting to it is refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _pin(cpus: Iterable[int]) -> None:

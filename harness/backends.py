@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, Literal, Self, TypeVar
 
-__all__ = ["FAULT_MODES", "FakeBackend", "Mode", "Records", "RefusingPort", "hang_up", "reserve_port"]
+__all__ = ["FAULT_MODES", "FakeBackend", "Mode", "Records", "RefusingPort", "free_port", "hang_up", "reserve_port"]
 
 Mode = Literal["ok", "refuse", "hang", "500", "503", "blackhole"]
 FAULT_MODES: tuple[Mode, ...] = ("refuse", "hang", "500", "503")  # what reliability/backend_faults runs through
@@ -38,6 +38,13 @@ _SERVED: frozenset[Mode] = _ANSWERING | {"hang"}  # the modes in which the proto
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on host a moment ago (a peer binds it right after; nothing listens on it now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def reserve_port(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

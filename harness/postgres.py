@@ -8,7 +8,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
+from harness.backends import free_port
 from harness.polling import wait_for
 
 __all__ = ["PostgresCluster", "hold_table_lock", "run_sql"]
@@ -24,13 +24,6 @@ __all__ = ["PostgresCluster", "hold_table_lock", "run_sql"]
 # initdb and postgres refuse to run as root; as root (CI) the cluster runs as this user instead.
 UNPRIVILEGED_USER = "nobody"
 SUPERUSER = "svc"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_sql(dsn: str, *statements: str) -> None:
@@ -95,7 +88,7 @@ class PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="svc-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._as_user: list[str] = []
         if os.geteuid() == 0:

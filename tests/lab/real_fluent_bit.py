@@ -20,8 +20,9 @@ import httpx
 import pytest
 import yaml
 
+from harness.backends import free_port
 from harness.http_backend import HttpRequest, Reply
-from tests.peers.process import PeerProcess, free_port, wait_until
+from tests.peers.process import PeerProcess, wait_until
 
 from .files import DEPLOY
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.peers.process import PeerProcess, free_port, wait_until
+from harness.backends import free_port
+from tests.peers.process import PeerProcess, wait_until
 
 NOBODY = 65534  # CI runs as root, and Elasticsearch refuses to: the node then runs as nobody
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.peers.process import PeerProcess, free_port, wait_until
+from harness.backends import free_port
+from tests.peers.process import PeerProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "jaeger" / "config.yaml"

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
-from tests.peers.process import PeerProcess, free_port, wait_until
+from harness.backends import free_port
+from tests.peers.process import PeerProcess, wait_until
 
 T = TypeVar("T")
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from harness.backends import free_port
 from tests.peers.binaries import peer
 from tests.peers.jaeger import JaegerPeer
 from tests.peers.otlp import exporter, send_server_span
-from tests.peers.process import free_port, wait_until
+from tests.peers.process import wait_until
 from tests.peers.prometheus import PrometheusPeer
 
 

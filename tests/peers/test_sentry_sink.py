@@ -15,8 +15,9 @@ import pytest
 import sentry_sdk
 from sentry_sdk.utils import event_from_exception
 
+from harness.backends import free_port
 from harness.sentry_ingest import SINK_PATH, load_sink
-from tests.peers.process import free_port, wait_until
+from tests.peers.process import wait_until
 from tests.peers.sentry import RunningSink
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
